@@ -1,0 +1,44 @@
+# distill-cookbook: two commands do all the set-up on a fresh machine.
+#   make demo   the tiny profile end to end (installs, builds the tiny world, runs the notebooks)
+#   make test   the same set-up, then the unit tests and every notebook in the tiny profile
+
+PYTHON     ?= $(shell command -v python3.11 || command -v python3)
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+# A CPU build of torch. On a machine whose pip would pick a CUDA build, add
+# TORCH_INDEX=<the PyTorch CPU wheel index> (see the README).
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+RECIPE     ?= recipes/tiny.yaml
+RUN_DIR    ?= runs/demo
+
+.PHONY: install world demo test test-fast bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints/cpu.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install --quiet -c constraints/cpu.txt -e ".[dev]"
+	touch $@
+
+world: install  ## rebuild the tiny world from scratch
+	$(PY) -m cookbook.toy.world --rebuild
+
+demo: install
+	$(PY) -m cookbook.toy.world
+	$(PY) -m cookbook.notebooks --recipe $(RECIPE) --run-dir $(RUN_DIR)
+
+test: install
+	$(PY) -m cookbook.toy.world
+	$(PY) -m pytest
+
+test-fast: install  ## unit tests only, no notebook execution
+	$(PY) -m pytest -m "not slow"
+
+bench: install
+	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "==> $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,72 @@
+"""Profiles: the same notebooks at three sizes.
+
+* ``tiny``: CPU only, offline. The project's own tiny world (a toy teacher and student,
+  synthetic problems in the benchmarks' formats). Every notebook runs in minutes and
+  the learning is real and measured.
+* ``workshop``: one GPU of 24 GB or less. Qwen2.5-1.5B-Instruct student, DeepSeek-R1
+  through an OpenAI-compatible API (or a local vLLM server), small evaluation limits.
+* ``full``: several GPUs. Qwen3 students, whole benchmarks, several samples per problem.
+
+A recipe names its profile; the profile supplies defaults the recipe may override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    hardware: str
+    runtime: str
+    teacher: str
+    student: str
+    offline: bool
+    eval_limit: int | None  # problems per benchmark; None = whole benchmark
+    eval_samples: int  # samples per problem (pass@1 is their mean)
+    max_new_tokens: int
+
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny",
+        hardware="CPU, 2 cores, 8 GB RAM, no GPU, no internet",
+        runtime="minutes per notebook",
+        teacher="tiny-world:teacher",
+        student="tiny-world:student-base",
+        offline=True,
+        eval_limit=None,
+        eval_samples=1,
+        max_new_tokens=320,
+    ),
+    "workshop": Profile(
+        name="workshop",
+        hardware="1 GPU with 24 GB or less (A10, L4, RTX 4090), 32 GB RAM",
+        runtime="about 2 hours end to end",
+        teacher="deepseek-ai/DeepSeek-R1",
+        student="Qwen/Qwen2.5-1.5B-Instruct",
+        offline=False,
+        eval_limit=100,
+        eval_samples=1,
+        max_new_tokens=4096,
+    ),
+    "full": Profile(
+        name="full",
+        hardware="8 GPUs with 80 GB each (A100/H100/H800)",
+        runtime="1 to 2 days end to end",
+        teacher="deepseek-ai/DeepSeek-R1",
+        student="Qwen/Qwen3-8B",
+        offline=False,
+        eval_limit=None,
+        eval_samples=4,
+        max_new_tokens=32768,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}") from None

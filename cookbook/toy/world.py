@@ -1,0 +1,221 @@
+"""Build, cache and load the tiny world: tokenizer, problems, benchmarks, teacher, student.
+
+The world is a pure function of its spec and of the code in cookbook/toy: its folder name
+is a hash of both, so a change to either builds a new world and an unchanged one is
+loaded from the cache in milliseconds. Building takes a few minutes on 2 cores (the
+README states the measured time); `make world` rebuilds it.
+
+    python -m cookbook.toy.world            # build if missing, print the summary
+    python -m cookbook.toy.world --rebuild  # build again from scratch
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cookbook.io import atomic_write_json, read_jsonl, write_jsonl
+from cookbook.paths import cache_dir
+from cookbook.toy.models import ModelSpec, TrainSpec
+from cookbook.toy.problems import Problem
+
+MODELS = ("teacher", "student-base")
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    seed: int = 0
+    vocab_size: int = 1024
+    # split -> (size, level weights). Evaluation splits come first: training never sees them.
+    splits: dict = field(default_factory=lambda: {
+        "gsm8k_test": (200, {1: 0.5, 2: 0.5}),
+        "math_500": (100, {1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2, 5: 0.2}),
+        "aime24": (30, {5: 1.0}),
+        "aime25": (30, {5: 1.0}),
+        "gsm8k_train": (2000, {1: 0.5, 2: 0.5}),
+        "teacher_pretrain": (20000, {1: 0.4, 2: 0.4, 3: 0.2}),
+        "student_pretrain": (20000, {1: 0.4, 2: 0.4, 3: 0.2}),
+    })
+    ifeval_size: int = 60
+    teacher: ModelSpec = ModelSpec(layers=4, hidden=128, heads=4, intermediate=384)
+    teacher_training: TrainSpec = TrainSpec(steps=700, batch_size=32, lr=2e-3)
+    student: ModelSpec = ModelSpec(layers=3, hidden=96, heads=4, intermediate=288)
+    student_training: TrainSpec = TrainSpec(steps=300, batch_size=32, lr=2e-3)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
+        for src in sorted(Path(__file__).parent.glob("*.py")):  # the code that builds the world
+            h.update(src.read_bytes())
+        return h.hexdigest()[:12]
+
+
+EVAL_SPLITS = ("gsm8k_test", "math_500", "aime24", "aime25")
+
+
+@dataclass
+class World:
+    dir: Path
+    info: dict
+
+    def model_dir(self, name: str) -> Path:
+        if name not in MODELS:
+            raise ValueError(f"the tiny world has no model {name!r}; it has {', '.join(MODELS)}")
+        return self.dir / "models" / name
+
+    def benchmark_dir(self, name: str) -> Path:
+        return self.dir / "benchmarks" / name
+
+    def problems(self, split: str) -> list[Problem]:
+        path = self.dir / "problems" / f"{split}.jsonl"
+        if not path.exists():
+            raise FileNotFoundError(f"the tiny world has no split {split!r} ({path})")
+        return [_problem_from_row(r) for r in read_jsonl(path)]
+
+
+def world_dir(spec: WorldSpec) -> Path:
+    return cache_dir() / "tiny-world" / spec.fingerprint()
+
+
+def load_world(spec: WorldSpec | None = None, build_if_missing: bool = True, log=print) -> World:
+    """The cached world for ``spec``, built first if it is not cached yet."""
+    spec = spec or WorldSpec()
+    folder = world_dir(spec)
+    info = folder / "world.json"  # written last: its presence means the build finished
+    if not info.exists():
+        if not build_if_missing:
+            raise FileNotFoundError(f"the tiny world is not built ({folder}); run `make world`")
+        from filelock import FileLock
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):  # two processes never build the same world at once
+            if not info.exists():
+                build_world(spec, folder, log=log)
+    return World(folder, json.loads(info.read_text()))
+
+
+def build_world(spec: WorldSpec, folder: Path, log=print) -> World:
+    """Build every part of the world into ``folder`` (via a temporary folder, then rename)."""
+    import torch
+
+    from cookbook.eval.quick import score
+    from cookbook.toy import problems as gen
+    from cookbook.toy.benchmarks import write_benchmarks
+    from cookbook.toy.models import build_model, encode_example, param_count, train_causal_lm
+    from cookbook.toy.prompts import USER_SUFFIX, chat_messages, think_response
+    from cookbook.toy.tokenizer import DEFAULT_SYSTEM, train_tokenizer
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    t_start = time.time()
+    tmp = folder.with_name(folder.name + ".building")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    log(f"Building the tiny world {folder.name} (seed {spec.seed})")
+    splits: dict[str, list[Problem]] = {}
+    taken: set[str] = set()
+    for name, (size, levels) in spec.splits.items():
+        splits[name] = gen.generate(size, levels, spec.seed, name, exclude=taken)
+        if name in EVAL_SPLITS or name == "gsm8k_train":
+            taken |= {p.question for p in splits[name]}  # later splits never repeat these
+    for name, rows in splits.items():
+        write_jsonl(tmp / "problems" / f"{name}.jsonl", [_problem_to_row(p) for p in rows])
+    write_benchmarks(tmp / "benchmarks", splits, spec.seed, spec.ifeval_size)
+
+    from cookbook.toy.benchmarks import ifeval_rows
+
+    pool = splits["teacher_pretrain"][:4000]
+    corpus = ([p.question + USER_SUFFIX for p in pool]
+              + [think_response(p.digit_cot, p.answer) for p in pool]
+              + [think_response(p.short_cot, p.answer) for p in pool]
+              + [r["prompt"] for r in ifeval_rows(spec.ifeval_size, spec.seed)]
+              + [f"system\n{DEFAULT_SYSTEM}\nuser\nassistant\n"] * 200)
+    tokenizer = train_tokenizer(corpus, spec.vocab_size)
+    log(f"  tokenizer: {len(tokenizer)} tokens")
+
+    info: dict = {"name": folder.name, "seed": spec.seed, "spec": dataclasses.asdict(spec), "models": {}}
+    recipes = {
+        # The teacher reasons column by column; the base student answers in one line.
+        "teacher": (spec.teacher, spec.teacher_training, "teacher_pretrain", lambda p: p.digit_cot),
+        "student-base": (spec.student, spec.student_training, "student_pretrain", lambda p: p.short_cot),
+    }
+    for name, (model_spec, train_spec, split, cot) in recipes.items():
+        t0 = time.time()
+        model = build_model(model_spec, tokenizer, seed=spec.seed)
+        examples = [encode_example(tokenizer, chat_messages(p.question), think_response(cot(p), p.answer))
+                    for p in splits[split]]
+        log(f"  {name}: {param_count(model):,} parameters, {train_spec.steps} steps")
+        losses = train_causal_lm(model, examples, train_spec, tokenizer.pad_token_id, seed=spec.seed,
+                                 log=lambda s, l, el: log(f"    step {s:4d}  loss {l:.4f}  {el:5.0f}s"))
+        train_seconds = time.time() - t0
+        gsm8k = score(model, tokenizer, splits["gsm8k_test"])
+        by_level = _accuracy_by_level(model, tokenizer, splits["math_500"])
+        out = tmp / "models" / name
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        info["models"][name] = {
+            "parameters": param_count(model),
+            "train_seconds": round(train_seconds, 1),
+            "final_loss": round(sum(losses[-20:]) / 20, 4),
+            "gsm8k_test_accuracy": gsm8k.accuracy,
+            "math_500_accuracy_by_level": by_level,
+            "sample_response": gsm8k.responses[0],
+        }
+        log(f"  {name}: GSM8K (toy test) accuracy {gsm8k.accuracy:.1%} after {train_seconds:.0f}s")
+
+    info["build_seconds"] = round(time.time() - t_start, 1)
+    info["versions"] = {"torch": torch.__version__}
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    atomic_write_json(folder / "world.json", info)
+    log(f"Built in {info['build_seconds']:.0f}s: {folder}")
+    return World(folder, info)
+
+
+def _accuracy_by_level(model, tokenizer, problems: list[Problem]) -> dict[str, float]:
+    from cookbook.eval.quick import score
+
+    result = {}
+    for level in sorted({p.level for p in problems}):
+        subset = [p for p in problems if p.level == level]
+        result[str(level)] = score(model, tokenizer, subset, max_new_tokens=400).accuracy
+    return result
+
+
+def _problem_to_row(p: Problem) -> dict:
+    return {"id": p.id, "level": p.level, "question": p.question, "start": p.start,
+            "steps": [list(s) for s in p.steps], "answer": p.answer,
+            "digit_cot": p.digit_cot, "short_cot": p.short_cot}
+
+
+def _problem_from_row(r: dict) -> Problem:
+    return Problem(id=r["id"], level=r["level"], question=r["question"], start=r["start"],
+                   steps=tuple((op, n) for op, n in r["steps"]), answer=r["answer"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rebuild", action="store_true", help="delete the cached world and build it again")
+    args = parser.parse_args(argv)
+    from cookbook.hub import go_offline
+
+    go_offline()
+    spec = WorldSpec()
+    if args.rebuild:
+        shutil.rmtree(world_dir(spec), ignore_errors=True)
+    world = load_world(spec)
+    summary = {name: {k: m[k] for k in ("parameters", "gsm8k_test_accuracy", "train_seconds")}
+               for name, m in world.info["models"].items()}
+    print(json.dumps({"world": str(world.dir), "build_seconds": world.info["build_seconds"], "models": summary},
+                     indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
