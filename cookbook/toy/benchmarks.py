@@ -8,10 +8,11 @@ they would load the hub copy, so the tiny profile exercises the real evaluation 
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from cookbook.io import atomic_write_text, write_jsonl
-from cookbook.toy.problems import Problem
+from cookbook.toy.problems import ITEMS, NAMES, Problem
 
 # IFEval instruction ids that evalscope's checker registry knows, with their kwargs.
 IFEVAL_INSTRUCTIONS = [
@@ -66,10 +67,6 @@ def aime_row(p: Problem, year: int, index: int) -> dict:
 
 
 def ifeval_rows(n: int, seed: int) -> list[dict]:
-    import random
-
-    from cookbook.toy.problems import ITEMS, NAMES
-
     rng = random.Random(f"{seed}:ifeval")
     rows = []
     for key in range(1, n + 1):

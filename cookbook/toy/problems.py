@@ -51,11 +51,19 @@ class Problem:
     meta: dict = field(default_factory=dict, compare=False)
 
     @property
+    def expression(self) -> str:
+        return str(self.start) + "".join(f"{op}{n}" for op, n in self.steps)
+
+    @property
     def digit_cot(self) -> str:
-        lines, value = [], self.start
+        # First the words become arithmetic (numbers copied in order, which a small model
+        # learns easily), then each change is worked out column by column.
+        lines, value = [f"{self.expression}:"], self.start
         for op, n in self.steps:
             lines += column_arithmetic(value, op, n)
             value = value + n if op == "+" else value - n
+        if len(self.steps) > 1:
+            lines.append(f"{self.expression}={self.answer}.")
         return "\n".join(lines)
 
     @property

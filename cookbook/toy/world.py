@@ -29,6 +29,10 @@ from cookbook.toy.problems import Problem
 MODELS = ("teacher", "student-base")
 
 
+def say(message: str) -> None:
+    print(message, flush=True)  # flushed: the build is watched live in notebooks and CI logs
+
+
 @dataclass(frozen=True)
 class WorldSpec:
     seed: int = 0
@@ -45,7 +49,7 @@ class WorldSpec:
     })
     ifeval_size: int = 60
     teacher: ModelSpec = ModelSpec(layers=4, hidden=128, heads=4, intermediate=384)
-    teacher_training: TrainSpec = TrainSpec(steps=700, batch_size=32, lr=2e-3)
+    teacher_training: TrainSpec = TrainSpec(steps=800, batch_size=32, lr=2e-3)
     student: ModelSpec = ModelSpec(layers=3, hidden=96, heads=4, intermediate=288)
     student_training: TrainSpec = TrainSpec(steps=300, batch_size=32, lr=2e-3)
 
@@ -83,7 +87,7 @@ def world_dir(spec: WorldSpec) -> Path:
     return cache_dir() / "tiny-world" / spec.fingerprint()
 
 
-def load_world(spec: WorldSpec | None = None, build_if_missing: bool = True, log=print) -> World:
+def load_world(spec: WorldSpec | None = None, build_if_missing: bool = True, log=say) -> World:
     """The cached world for ``spec``, built first if it is not cached yet."""
     spec = spec or WorldSpec()
     folder = world_dir(spec)
@@ -100,7 +104,7 @@ def load_world(spec: WorldSpec | None = None, build_if_missing: bool = True, log
     return World(folder, json.loads(info.read_text()))
 
 
-def build_world(spec: WorldSpec, folder: Path, log=print) -> World:
+def build_world(spec: WorldSpec, folder: Path, log=say) -> World:
     """Build every part of the world into ``folder`` (via a temporary folder, then rename)."""
     import torch
 
@@ -111,7 +115,6 @@ def build_world(spec: WorldSpec, folder: Path, log=print) -> World:
     from cookbook.toy.prompts import USER_SUFFIX, chat_messages, think_response
     from cookbook.toy.tokenizer import DEFAULT_SYSTEM, train_tokenizer
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     t_start = time.time()
     tmp = folder.with_name(folder.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)

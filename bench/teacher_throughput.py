@@ -1,0 +1,93 @@
+"""Teacher throughput: our concurrent, cached client vs a sequential loop, same server.
+
+The server (tests/fake_openai.py, in its own process) takes 50 ms per answer, like a
+fast hosted model. The reference is what EasyDistill 1.x does with an API teacher: a loop
+that sends one request, waits for the answer, then sends the next. Ours runs with its
+defaults (64 in flight, streamed, every row appended to a JSON-lines cache and fsynced
+in batches). Requests per second are compared in one run, on one machine.
+
+    python bench/teacher_throughput.py          # about 15 s
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from openai import OpenAI
+
+from cookbook.teacher import TeacherConfig, generate
+from cookbook.teacher.server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DELAY = 0.05
+OURS, SEQUENTIAL = 400, 40
+
+
+def prompt(i: int, run: str) -> str:
+    return f"{run} question {i}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
+
+
+def wait_ready(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                f"http://127.0.0.1:{port}/v1/models", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the fake server did not start")
+
+
+def sequential(base_url: str, n: int) -> float:
+    """EasyDistill 1.x style: one blocking request at a time. Returns requests/s."""
+    client = OpenAI(base_url=base_url, api_key="EMPTY")
+    start = time.perf_counter()
+    for i in range(n):
+        reply = client.chat.completions.create(model="fake-teacher",
+                                               messages=[{"role": "user", "content": prompt(i, "seq")}])
+        assert reply.choices[0].message.content
+    return n / (time.perf_counter() - start)
+
+
+def ours(base_url: str, n: int, cache: Path) -> float:
+    config = TeacherConfig(base_url=base_url, model="fake-teacher")
+    start = time.perf_counter()
+    results = generate([prompt(i, "ours") for i in range(n)], config, cache=cache, progress=False)
+    elapsed = time.perf_counter() - start
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
+    return n / elapsed
+
+
+def main() -> None:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai.py"), "--port", str(port),
+                               "--delay", str(DELAY)])
+    try:
+        wait_ready(port)
+        base_url = f"http://127.0.0.1:{port}/v1"
+        with tempfile.TemporaryDirectory() as tmp:
+            ours_rps = ours(base_url, OURS, Path(tmp) / "cache.jsonl")
+        seq_rps = sequential(base_url, SEQUENTIAL)
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(f"ours: {OURS} requests, {ours_rps:.1f} requests/s; sequential: {SEQUENTIAL} requests, "
+          f"{seq_rps:.1f} requests/s; server latency {DELAY * 1000:.0f} ms")
+    print(json.dumps({
+        "bench": "teacher_throughput",
+        "figures": {"speedup_vs_sequential": round(ours_rps / seq_rps, 1),
+                    "requests_per_s": round(ours_rps, 1), "sequential_requests_per_s": round(seq_rps, 1)},
+        "targets": {"speedup_vs_sequential": ">= 30"},
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""When to try a teacher request again, and how long to wait first.
+
+Retried: rate limits (429), server errors (5xx, 408, 409), timeouts, dropped connections,
+bodies that are not valid JSON, streams that end without a finish reason, anything else
+that goes wrong while reading an answer. Not retried: the other 4xx (bad request, wrong
+key, unknown model), which a second attempt cannot fix.
+
+The wait is the server's Retry-After (or OpenAI's retry-after-ms) when it gives one,
+otherwise jittered exponential backoff ("full jitter": uniform in [0, initial * 2^n]),
+both capped, so that 64 requests hit by one 429 do not come back in lock-step.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import openai
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+_RETRIED_STATUS = {408, 409, 429}
+
+
+class IncompleteAnswer(RuntimeError):
+    """A stream ended (cleanly) before the teacher said it had finished."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in _RETRIED_STATUS or exc.status_code >= 500
+    return isinstance(exc, Exception)  # transport, timeout, parse and truncation errors
+
+
+def retry_after_seconds(exc: BaseException | None) -> float | None:
+    """The delay a server asked for in its response headers, if any."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None  # an HTTP date
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class WaitRetryAfter:
+    """Tenacity wait: the server's Retry-After if given, else jittered exponential backoff."""
+
+    def __init__(self, initial: float, maximum: float):
+        self.maximum = maximum
+        self.fallback = wait_random_exponential(multiplier=initial, max=maximum)
+
+    def __call__(self, state: RetryCallState) -> float:
+        asked = retry_after_seconds(state.outcome.exception() if state.outcome else None)
+        return min(asked, self.maximum) if asked is not None else self.fallback(state)
+
+
+def retrying(max_attempts: int, initial: float, maximum: float) -> AsyncRetrying:
+    return AsyncRetrying(
+        stop=stop_after_attempt(max_attempts),
+        wait=WaitRetryAfter(initial, maximum),
+        retry=retry_if_exception(is_retryable),
+        reraise=True,  # the last error itself, so the row records the real reason
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a failed row: status code and message, or the exception type."""
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code} {type(exc).__name__}: {exc.message}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]

@@ -1,0 +1,209 @@
+"""A local OpenAI-compatible teacher server as a subprocess: start, wait until ready, stop.
+
+    with swift_deploy(model_dir) as server:        # CPU: the tiny profile
+        generate(prompts, TeacherConfig(base_url=server.base_url, model=server.model_name))
+
+``swift deploy`` (ms-swift, transformers backend, runs on CPU) or ``vllm serve`` (GPU).
+The server listens on 127.0.0.1 only, on a free port. Start-up waits until
+``GET /v1/models`` lists the served model, and fails with the server's last log lines if
+the process dies or the deadline passes. Stopping sends SIGTERM to the whole process
+group (the server's own workers included), then SIGKILL after a grace period. The
+context manager stops the server when a notebook cell fails, and an atexit hook stops any
+server still running when the kernel shuts down.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from cookbook import hub
+
+HOST = "127.0.0.1"
+_LIVE: set["LocalServer"] = set()
+# Loopback only: a proxy from the environment must never see the readiness probe.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    """A port nobody listens on now (the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class LocalServer:
+    def __init__(self, command: Sequence[str], port: int, model_name: str, *, log_path: str | Path | None = None,
+                 env: dict[str, str] | None = None, ready_timeout: float = 300.0, stop_timeout: float = 15.0):
+        self.command = [str(c) for c in command]
+        self.port = port
+        self.model_name = model_name
+        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="teacher-server-", suffix=".log")[1])
+        self.env = env
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}/v1"
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"LocalServer({self.model_name!r} at {self.base_url}, {state}, log={str(self.log_path)!r})"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    # ---- start ---------------------------------------------------------------------------
+
+    def start(self) -> "LocalServer":
+        if self.running:
+            return self
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:  # a file, not a pipe: a full pipe would block the server
+            self.process = subprocess.Popen(
+                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=self.env, cwd=self.log_path.parent,
+                start_new_session=True,  # its own process group, so stop() reaches its children too
+            )
+        _LIVE.add(self)
+        try:
+            self.wait_ready()
+        except BaseException:  # not ready, or the cell was interrupted: do not leave it behind
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise ServerFailed(f"the server exited with code {code} before it was ready.\n{self._tail_report()}")
+            if self._serves_model():
+                return
+            if time.monotonic() > deadline:
+                raise ServerFailed(f"the server did not answer on {self.base_url} within {self.ready_timeout:.0f} s."
+                                   f"\n{self._tail_report()}")
+            time.sleep(0.5)
+
+    def _serves_model(self) -> bool:
+        try:
+            with _NO_PROXY.open(f"{self.base_url}/models", timeout=2) as r:
+                models = json.load(r)
+        except (OSError, ValueError):  # refused, reset, timed out or not JSON yet
+            return False
+        # Checking the name also makes sure that it is our server on this port, not another one.
+        return any(m.get("id") == self.model_name for m in models.get("data", []))
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def _tail_report(self) -> str:
+        return f"command: {' '.join(self.command)}\nlast lines of {self.log_path}:\n{self.log_tail()}"
+
+    # ---- stop ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.process.wait()
+        self._signal(signal.SIGKILL)  # workers that outlived their parent
+        _LIVE.discard(self)
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.process.pid, sig)  # pgid == pid: start_new_session made it the leader
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def __enter__(self) -> "LocalServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_LIVE):
+        server.stop()
+
+
+def child_env(offline: bool | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """os.environ, plus the hub's offline settings when offline (default: as this process is)."""
+    env = dict(os.environ)
+    if hub.is_offline() if offline is None else offline:
+        env.update(hub.OFFLINE_ENV)
+    return env | (extra or {})
+
+
+def swift_deploy(model: str | Path, *, model_name: str = "teacher", port: int | None = None,
+                 model_type: str | None = "qwen2", template: str | None = "qwen2_5",
+                 infer_backend: str = "transformers", extra_args: Sequence[str] = (),
+                 log_path: str | Path | None = None, ready_timeout: float = 300.0,
+                 offline: bool | None = None) -> LocalServer:
+    """``swift deploy`` of a local model folder (not started yet: use ``with`` or ``.start()``).
+
+    model_type and template are needed for a local folder (ms-swift cannot guess them from a
+    path); pass None for both with a hub id. The defaults fit the tiny world's Qwen2 models.
+    """
+    port = port or free_port()
+    command = [
+        # The module `swift deploy` itself runs in a second interpreter: calling it directly
+        # saves one Python start-up and leaves one process to watch.
+        sys.executable, "-m", "swift.cli.deploy",
+        "--model", str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else str(model),
+        "--infer_backend", infer_backend,
+        "--host", HOST, "--port", str(port),
+        "--served_model_name", model_name,
+        "--verbose", "false",  # no per-request log lines (prompts and whole answers) in the log
+    ]
+    if model_type:
+        command += ["--model_type", model_type]
+    if template:
+        command += ["--template", template]
+    command += list(extra_args)
+    return LocalServer(command, port, model_name, log_path=log_path, env=child_env(offline),
+                       ready_timeout=ready_timeout)
+
+
+def vllm_serve(model: str | Path, *, model_name: str = "teacher", port: int | None = None,
+               reasoning_parser: str | None = "deepseek_r1", extra_args: Sequence[str] = (),
+               log_path: str | Path | None = None, ready_timeout: float = 900.0,
+               offline: bool | None = None) -> LocalServer:
+    """``vllm serve`` on a GPU (not started yet). The reasoning parser moves <think> into its own field."""
+    port = port or free_port()
+    vllm = Path(sys.executable).with_name("vllm")  # the console script of this environment
+    command = [str(vllm) if vllm.exists() else "vllm", "serve", str(model),
+               "--host", HOST, "--port", str(port), "--served-model-name", model_name]
+    if reasoning_parser:
+        command += ["--reasoning-parser", reasoning_parser]
+    command += list(extra_args)
+    return LocalServer(command, port, model_name, log_path=log_path, env=child_env(offline),
+                       ready_timeout=ready_timeout)
