@@ -105,9 +105,12 @@ class FakeOpenAI:
         message = {"role": "assistant", "content": content}
         if reasoning_field:
             message["reasoning_content"] = reasoning_field
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        if body.get("logprobs"):
+            choice["logprobs"] = _logprobs(re.split(r"(?<= )", content), body.get("top_logprobs") or 0)
         data = json.dumps({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": self.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage,
+            "choices": [choice], "usage": usage,
         }).encode()
         if kind == "truncated":  # promise the whole body, send half, hang up
             resp = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -125,6 +128,8 @@ class FakeOpenAI:
         def chunk(delta=None, finish=None, usage_=None):
             choices = [] if delta is None and finish is None else [
                 {"index": 0, "delta": delta or {}, "finish_reason": finish}]
+            if choices and body.get("logprobs") and (delta or {}).get("content"):
+                choices[0]["logprobs"] = _logprobs([delta["content"]], body.get("top_logprobs") or 0)
             obj = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
                    "model": self.model, "choices": choices}
             if usage_:
@@ -158,7 +163,8 @@ class FakeOpenAI:
         def serve():
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self.app(), access_log=None)
+            # Cancel a handler when its client hangs up (a timed-out attempt), stop fast.
+            self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", port)
             self._loop.run_until_complete(site.start())
@@ -189,6 +195,14 @@ class FakeOpenAI:
         self.stop()
 
 
+def _logprobs(tokens: list[str], top: int) -> dict:
+    """OpenAI's logprobs shape, byte lists included (the client drops them)."""
+    def entry(token, logprob):
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+    return {"content": [entry(t, -0.5) | {"top_logprobs": [entry(t, -0.5 - k) for k in range(top)]}
+                        for t in tokens if t]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -196,7 +210,7 @@ def main() -> None:
     parser.add_argument("--log", default=None, help="JSON-lines request log")
     args = parser.parse_args()
     web.run_app(FakeOpenAI(delay=args.delay, log_path=args.log).app(), host="127.0.0.1",
-                port=args.port, access_log=None, print=None)
+                port=args.port, access_log=None, print=None, handler_cancellation=True)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def test_quarantine_sets_bad_rows_aside_with_reasons(tmp_path):
     assert result.quarantine_path == quarantine_path(path) == tmp_path / "sft.quarantine.jsonl"
     assert read_jsonl(path) == [rows[0], rows[2]]
     assert read_jsonl(result.quarantine_path) == [
-        {"line": 2, "field": "messages[0].role", "reason": "must end with the assistant reply to learn", "row": rows[1]},
+        {"line": 2, "field": "messages[0].role", "reason": "must end with the assistant reply to learn",
+         "row": rows[1]},
         {"line": 4, "field": "messages[1].content", "reason": "must be a non-empty string", "row": rows[3]},
     ]
     # a clean rewrite removes the stale quarantine file instead of leaving it to mislead

@@ -21,7 +21,8 @@ def test_parse_refinement():
 
 def test_parse_pairs_keeps_only_complete_objects():
     reply = ('Sure:\n{"instruction": "What is a carry?", "response": "The ten passed to the next column."},\n'
-             '{"instruction": "", "response": "x"}\n{broken\n{"instruction": "Why borrow?", "response": "To subtract."}')
+             '{"instruction": "", "response": "x"}\n{broken\n'
+             '{"instruction": "Why borrow?", "response": "To subtract."}')
     assert parse_pairs(reply) == [
         {"instruction": "What is a carry?", "response": "The ten passed to the next column."},
         {"instruction": "Why borrow?", "response": "To subtract."},

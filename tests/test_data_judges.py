@@ -1,6 +1,7 @@
 import pytest
 
-from cookbook.data.judges import LLMJudge, RuleBasedToyJudge, judge_messages, parse_score, score_records
+from cookbook.data.judges import (LLMJudge, RuleBasedToyJudge, apply_judgements, judge_messages, judge_requests,
+                                  parse_score, score_records)
 from cookbook.data.records import CoTRecord
 from cookbook.toy.problems import generate
 
@@ -90,3 +91,14 @@ def test_score_records_keeps_shipped_scores_and_asks_only_for_missing_ones():
     assert (out.rv, out.cd, out.judged_correct) == (4, 4, 0) and calls == [("correct",)]
     out = score_records([shipped], Spy(), overwrite=True)[0]
     assert (out.rv, out.cd) == (9, 9)
+
+
+def test_batch_path_matches_the_judge_and_counts_replies():
+    records = [CoTRecord(id=str(i), question=f"What is {i} + 1?", reasoning="r", answer="a") for i in range(2)]
+    requests = judge_requests(records, kinds=("rv", "cd"))
+    assert len(requests) == 4 and "reasoning verbosity" in requests[0][-1]["content"]
+    replies = ["Score: 3", "Score: 2", {"content": "Score: 6"}, "no idea"]
+    scored = apply_judgements(records, replies, kinds=("rv", "cd"), judge_name="stub")
+    assert [(r.rv, r.cd) for r in scored] == [(3, 2), (6, None)] and scored[0].meta["judge"] == "llm:stub"
+    with pytest.raises(ValueError, match="3 replies for 2 records x 2 judgements"):
+        apply_judgements(records, replies[:3], kinds=("rv", "cd"))

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from cookbook.data.loaders import FormatError, load_cots, load_mathr, load_numina, load_omnithought
-from cookbook.data.select import select
+from cookbook.data.selection import select
 from cookbook.data.verify import verification_counts, verify
 from cookbook.paths import project_root
 

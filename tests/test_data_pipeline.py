@@ -3,11 +3,11 @@
 import itertools
 import re
 
-from cookbook.data.formats import cogpo_row, dpo_row, grpo_row, sft_row, validate_file, write_cogpo, write_dpo, \
-    write_grpo, write_sft
+from cookbook.data.formats import (cogpo_row, dpo_row, grpo_row, sft_row, validate_file, write_cogpo, write_dpo,
+                                   write_grpo, write_sft)
 from cookbook.data.generate import generate_cots, rewrite
 from cookbook.data.judges import RuleBasedToyJudge, score_records
-from cookbook.data.select import select
+from cookbook.data.selection import select
 from cookbook.data.verify import preference_pairs, verification_counts, verify
 from cookbook.toy.problems import generate
 from cookbook.toy.prompts import think_response
@@ -43,8 +43,8 @@ def stub_shortener(messages):
 def test_generate_verify_score_select_write(tmp_path):
     problems = generate(12, {1: 1.0, 2: 1.0}, seed=7, split="pipeline")
     items = [{"id": p.id, "question": p.question, "ground_truth": p.answer} for p in problems]
-    records = generate_cots(items, stub_teacher(problems), samples=2)
-    assert len(records) == 24
+    records, counts = generate_cots(items, stub_teacher(problems), samples=2)
+    assert len(records) == 24 and counts == {"records": 24, "failed": 0, "cut off": 0, "empty": 0}
 
     records = verify(records)
     assert verification_counts(records) == {"correct": 18, "wrong": 6, "unverified": 0}
@@ -59,7 +59,8 @@ def test_generate_verify_score_select_write(tmp_path):
 
     # the rambling chains, shortened by the (stub) teacher, come back into the pool
     rambling = [r for r in records if r.rv >= 7 and r.verified]
-    shortened = rewrite(rambling, stub_shortener, "long2short")
+    shortened, counts = rewrite(rambling, stub_shortener, "long2short")
+    assert counts["rewritten"] == len(rambling) == 6
     shortened = score_records(verify(shortened), RuleBasedToyJudge())
     assert all(r.verified and 3 <= r.rv <= 5 for r in shortened)
 
@@ -70,4 +71,5 @@ def test_generate_verify_score_select_write(tmp_path):
     assert counts["pairs"] == len(pairs) == 6
     assert write_dpo(tmp_path / "dpo.jsonl", [dpo_row(p) for p in pairs]).written == 6
     assert write_cogpo(tmp_path / "cogpo.jsonl", [cogpo_row(p) for p in pairs]).written == 6
-    assert write_grpo(tmp_path / "grpo.jsonl", [grpo_row(i["question"], i["ground_truth"]) for i in items]).written == 12
+    grpo = write_grpo(tmp_path / "grpo.jsonl", [grpo_row(i["question"], i["ground_truth"]) for i in items])
+    assert grpo.written == 12

@@ -2,7 +2,10 @@ from dataclasses import replace
 
 import pytest
 
-from cookbook.data.generate import apply_rewrite, cot_messages, generate_cots, rewrite, rewrite_messages
+from types import SimpleNamespace
+
+from cookbook.data.generate import (apply_rewrite, cot_messages, cot_requests, generate_cots, records_from_replies,
+                                    rewrite, rewrite_messages)
 from cookbook.data.records import CoTRecord, load_records, record_from_reply, save_records, split_response
 
 
@@ -12,6 +15,7 @@ from cookbook.data.records import CoTRecord, load_records, record_from_reply, sa
     ("<think> 2 + 3 = 5 </think> <answer> \\boxed{5} </answer>", None, ("2 + 3 = 5", "\\boxed{5}")),
     ("\\boxed{5}", "2 + 3 = 5", ("2 + 3 = 5", "\\boxed{5}")),  # R1 API: reasoning arrives apart
     ("just 5", None, ("just 5", "")),
+    ("<think>\n2 + 3 = ", None, ("2 + 3 =", "")),  # cut off while thinking
 ])
 def test_split_response(reply, reasoning_content, expected):
     assert split_response(reply, reasoning_content) == expected
@@ -34,8 +38,9 @@ def test_generate_with_a_stub_teacher_and_samples():
         seen.append(messages)
         return {"content": "\\boxed{5}", "reasoning_content": "2 + 3 = 5"}
 
-    records = generate_cots([{"id": "q1", "question": "What is 2 + 3?", "ground_truth": 5}], chat, samples=2)
-    assert [r.id for r in records] == ["q1#0", "q1#1"]
+    records, counts = generate_cots([{"id": "q1", "question": "What is 2 + 3?", "ground_truth": 5}], chat,
+                                    samples=2)
+    assert [r.id for r in records] == ["q1#0", "q1#1"] and counts["records"] == 2
     assert records[0].reasoning == "2 + 3 = 5" and records[0].ground_truth == "5"
     assert seen[0] == cot_messages("What is 2 + 3?")
 
@@ -44,8 +49,9 @@ def test_rewrite_keeps_question_resets_scores_and_records_provenance():
     r = CoTRecord(id="x", question="What is 2 + 3?", reasoning="long " * 50 + "so 5", answer="\\boxed{5}",
                   ground_truth="5", verified=True, rv=8, cd=1)
     messages = rewrite_messages(r, "long2short")
-    assert "long long" in messages[-1]["content"] and "Final answer of the worked solution: 5" in messages[-1]["content"]
-    short = rewrite([r], lambda m: "<think>2 + 3 = 5</think>\\boxed{5}", "long2short")[0]
+    assert "long long" in messages[-1]["content"]
+    assert "Final answer of the worked solution: 5" in messages[-1]["content"]
+    short = rewrite([r], lambda m: "<think>2 + 3 = 5</think>\\boxed{5}", "long2short")[0][0]
     assert short.reasoning == "2 + 3 = 5" and short.question == r.question
     assert (short.verified, short.rv, short.cd) == (None, None, None)
     assert short.meta == {"rewritten_from": "x", "rewrite": "long2short"}
@@ -53,3 +59,20 @@ def test_rewrite_keeps_question_resets_scores_and_records_provenance():
         rewrite_messages(r, "sideways")
     with pytest.raises(ValueError, match="unknown rewrite"):
         apply_rewrite(r, "x", "sideways")
+
+
+def test_records_from_teacher_results_count_what_cannot_be_used():
+    # shaped like cookbook.teacher's Result: status, finish_reason, content, reasoning
+    def result(content, reasoning=None, status="ok", finish_reason="stop"):
+        return SimpleNamespace(content=content, reasoning=reasoning, status=status, finish_reason=finish_reason)
+
+    items = [{"id": "a", "question": "What is 2 + 3?", "ground_truth": "5"},
+             {"id": "b", "question": "What is 1 + 1?", "ground_truth": "2"}]
+    assert len(cot_requests(items, samples=2)) == 4
+    replies = [result("<think>2 + 3 = 5</think>\\boxed{5}"), result(None, status="failed"),
+               result("<think>1 + 1", finish_reason="length"), {"content": "\\boxed{2}", "reasoning": "1 + 1 = 2"}]
+    records, counts = records_from_replies(items, replies, samples=2)
+    assert [(r.id, r.reasoning) for r in records] == [("a#0", "2 + 3 = 5"), ("b#1", "1 + 1 = 2")]
+    assert counts == {"records": 2, "failed": 1, "cut off": 1, "empty": 0}
+    with pytest.raises(ValueError, match="3 replies for 2 questions x 2 samples"):
+        records_from_replies(items, replies[:3], samples=2)

@@ -3,7 +3,9 @@
 Two judges share one interface (``name`` and ``score(record) -> Scores``):
 
 * ``LLMJudge`` asks a teacher model with the judge templates in ``prompts/`` and parses
-  the integer from its reply. This is the OmniThought / ThoughtX way.
+  the integer from its reply. This is the OmniThought / ThoughtX way. For a remote
+  teacher, ``judge_requests`` + cookbook.teacher's batch ``generate`` +
+  ``apply_judgements`` do the same work concurrently.
 * ``RuleBasedToyJudge`` is NOT an LLM judge. It is arithmetic on the text, written for
   the tiny profile's toy word problems, where no judge model is available offline. It
   knows nothing about other kinds of problems: do not use its scores outside the toy world.
@@ -178,4 +180,29 @@ def score_records(records: Iterable[CoTRecord], judge: Judge, overwrite: bool = 
         out.append(replace(r, rv=pick(r.rv, s.rv), cd=pick(r.cd, s.cd),
                            judged_correct=pick(r.judged_correct, s.correct),
                            meta={**r.meta, "judge": judge.name}))
+    return out
+
+
+def judge_requests(records: Iterable[CoTRecord], kinds: tuple[str, ...] = KINDS) -> list[list[dict]]:
+    """Every judgement request, record by record and kind by kind (the order replies keep)."""
+    return [judge_messages(kind, r) for r in records for kind in kinds]
+
+
+def apply_judgements(records: Iterable[CoTRecord], replies: Iterable, kinds: tuple[str, ...] = KINDS,
+                     judge_name: str = "llm", overwrite: bool = False) -> list[CoTRecord]:
+    """Records scored from the replies to ``judge_requests(records, kinds)`` (batch path)."""
+    records, replies = list(records), list(replies)
+    if len(replies) != len(records) * len(kinds):
+        raise ValueError(f"{len(replies)} replies for {len(records)} records x {len(kinds)} judgements")
+    out = []
+    for i, r in enumerate(records):
+        got = {}
+        for j, kind in enumerate(kinds):
+            low, high = load_template(_TEMPLATES[kind]).score_range
+            got[kind] = parse_score(reply_parts(replies[i * len(kinds) + j])[0], low, high)
+        new = {"rv": r.rv, "cd": r.cd, "judged_correct": r.judged_correct}
+        for kind, field in (("rv", "rv"), ("cd", "cd"), ("correct", "judged_correct")):
+            if kind in got and (overwrite or new[field] is None):
+                new[field] = got[kind]
+        out.append(replace(r, **new, meta={**r.meta, "judge": f"llm:{judge_name}"}))
     return out

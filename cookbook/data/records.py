@@ -81,10 +81,11 @@ def split_response(text: str, reasoning_content: str | None = None) -> tuple[str
         head, _, rest = text.rpartition("</think>")
         reasoning = head.split("<think>", 1)[-1]
     else:
+        text = text.replace("<think>", "", 1) if text.lstrip().startswith("<think>") else text
         answer = _ANSWER.findall(text)
         if answer:
             return text[: text.find("<answer>")].strip(), answer[-1].strip()
-        return text.strip(), ""
+        return text.strip(), ""  # no tags (or a chain cut off while thinking): all reasoning
     answer = _ANSWER.findall(rest)
     return reasoning.strip(), (answer[-1] if answer else rest).strip()
 

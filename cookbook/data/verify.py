@@ -15,7 +15,7 @@ from itertools import product
 
 from cookbook.data.answers import is_correct
 from cookbook.data.records import CoTRecord
-from cookbook.data.select import normalize_question
+from cookbook.data.selection import normalize_question
 
 DEFAULT_BETA = 0.1  # DPO's usual beta; CogPO varies it per pair
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 Messages = list[dict]
@@ -43,9 +43,7 @@ class Result:
         return self.status == "ok"
 
     def to_row(self) -> dict:
-        row = asdict(self)
-        row.pop("cached")
-        return row
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "cached"}
 
     @classmethod
     def from_row(cls, row: dict) -> "Result":

@@ -29,6 +29,8 @@ def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
     loop = asyncio.new_event_loop()
     task = loop.create_task(coro)
     outcome: dict[str, Any] = {}
+    finished = threading.Event()  # not Thread.join: on Python 3.11 a join interrupted by
+    # Ctrl-C can mark a running thread as stopped, and a second join then returns at once.
 
     def target():
         asyncio.set_event_loop(loop)
@@ -39,15 +41,15 @@ def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            finished.set()
 
-    thread = threading.Thread(target=target, name="teacher-loop", daemon=True)
-    thread.start()
+    threading.Thread(target=target, name="teacher-loop", daemon=True).start()
     try:
-        while thread.is_alive():
-            thread.join(0.2)  # short joins keep the main thread responsive to interrupts
+        while not finished.wait(0.2):  # short waits keep the main thread responsive to interrupts
+            pass
     except KeyboardInterrupt:
         loop.call_soon_threadsafe(task.cancel)
-        thread.join()
+        finished.wait()  # the run closes its cache and connections before we give up
         raise
     if "error" in outcome:
         raise outcome["error"]

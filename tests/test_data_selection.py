@@ -1,7 +1,7 @@
 import pytest
 
 from cookbook.data.records import CoTRecord
-from cookbook.data.select import THOUGHTX_EXAMPLE, dedup, mix, normalize_question, select
+from cookbook.data.selection import THOUGHTX_EXAMPLE, dedup, mix, normalize_question, select
 
 
 def rec(i, question="q", verified=True, rv=4, cd=4, reasoning="r", judged=None):
