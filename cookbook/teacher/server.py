@@ -124,17 +124,30 @@ class LocalServer:
     # ---- stop ----------------------------------------------------------------------------
 
     def stop(self) -> None:
+        """SIGTERM to the process group, SIGKILL to what is left after the grace period.
+
+        Returns once every process of the group is gone, so that a server started right
+        after finds its port (and, with vLLM, its GPU memory) free.
+        """
         if self.process is None:
             return
-        if self.process.poll() is None:
+        if self._group_alive():
             self._signal(signal.SIGTERM)
-            try:
-                self.process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.process.wait()
-        self._signal(signal.SIGKILL)  # workers that outlived their parent
+            self._wait_group(self.stop_timeout)
+        if self._group_alive():
+            self._signal(signal.SIGKILL)
+            self._wait_group(10.0)
+        self.process.wait()
         _LIVE.discard(self)
+
+    def _group_alive(self) -> bool:
+        self.process.poll()  # reap the leader, so that it does not linger as a zombie
+        return bool(_group_members(self.process.pid))
+
+    def _wait_group(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self._group_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _signal(self, sig: int) -> None:
         try:
@@ -147,6 +160,26 @@ class LocalServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group; read from /proc on Linux."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():  # elsewhere: does anything in the group exist?
+        try:
+            os.killpg(pgid, 0)
+            return [pgid]
+        except (ProcessLookupError, PermissionError):
+            return []
+    members = []
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # exited while we looked
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return members
 
 
 @atexit.register
