@@ -1,12 +1,16 @@
 """The teacher client against a misbehaving loopback server: every row ends answered or failed."""
 
 import asyncio
+import email.utils
 import json
 import logging
 import os
 import signal
 import threading
+import time
 
+import httpx2
+import openai
 import pytest
 
 from cookbook.teacher import MissingApiKey, TeacherClient, TeacherConfig, generate, load_results
@@ -14,6 +18,7 @@ from cookbook.teacher.cache import CacheBusy, ResultCache
 from cookbook.teacher.progress import TeacherProgress
 from cookbook.teacher.reasoning import split_reply, split_think
 from cookbook.teacher.records import Result
+from cookbook.teacher.retry import is_retryable, retry_after_seconds
 from tests.fake_openai import FakeOpenAI
 
 FAULTS = {  # prompt suffix -> (status, attempts it takes)
@@ -214,3 +219,20 @@ def test_interrupting_the_kernel_cancels_the_run_and_keeps_its_rows(tmp_path):
         results = generate(prompts, config(server, concurrency=16), cache=cache, progress=False)
     assert all(r.ok for r in results) and {r.messages[-1]["content"] for r in results if r.cached} == answered
     assert all(server.attempts[p] == 1 for p in answered)  # only the interrupted ones are asked again
+
+
+@pytest.mark.parametrize("headers, seconds", [
+    ({"retry-after": "2"}, 2.0), ({"retry-after-ms": "250"}, 0.25), ({"retry-after": "soon"}, None), ({}, None),
+    ({"retry-after": email.utils.formatdate(time.time() + 3600, usegmt=True)}, 3600),
+])
+def test_retry_after_header_forms(headers, seconds):
+    error = openai.RateLimitError("slow down", response=httpx2.Response(429, headers=headers,
+                                  request=httpx2.Request("POST", "http://127.0.0.1/")), body=None)
+    assert retry_after_seconds(error) == pytest.approx(seconds, abs=60)  # the date form: collected earlier
+
+
+@pytest.mark.parametrize("status, retried", [(400, False), (401, False), (404, False), (408, True), (429, True),
+                                             (500, True), (503, True)])
+def test_which_statuses_are_retried(status, retried):
+    response = httpx2.Response(status, request=httpx2.Request("POST", "http://127.0.0.1/"))
+    assert is_retryable(openai.APIStatusError("x", response=response, body=None)) is retried

@@ -73,6 +73,14 @@ def test_exit_before_ready_shows_the_log(tmp_path):
         server.start()
 
 
+def test_failure_report_masks_secret_arguments(tmp_path):
+    server = LocalServer([sys.executable, "-c", "raise SystemExit(1)", "--api_key", "sk-canary-in-argv"],
+                         free_port(), "m", log_path=tmp_path / "s.log")
+    with pytest.raises(ServerFailed) as failed:
+        server.start()
+    assert "sk-canary-in-argv" not in str(failed.value) and "--api_key ***" in str(failed.value)
+
+
 def test_deadline_shows_the_log_and_stops_the_server(tmp_path):
     server = LocalServer([sys.executable, "-c", "import time; print('loading weights', flush=True); time.sleep(600)"],
                          free_port(), "m", log_path=tmp_path / "s.log", ready_timeout=1.5)

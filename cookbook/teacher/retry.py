@@ -33,23 +33,21 @@ def is_retryable(exc: BaseException) -> bool:
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
     """The delay a server asked for in its response headers, if any."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+    headers = getattr(getattr(exc, "response", None), "headers", None)
     if not headers:
         return None
-    if headers.get("retry-after-ms"):
-        try:
-            return float(headers["retry-after-ms"]) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None  # an HTTP date
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        if headers.get("retry-after-ms"):
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        if value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        when = email.utils.parsedate_to_datetime(value)  # the other form: an HTTP date
+        return max(0.0, when.timestamp() - time.time())
+    except (ValueError, TypeError):  # a header we cannot read: fall back to our own backoff
+        return None
 
 
 class WaitRetryAfter:

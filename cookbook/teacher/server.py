@@ -31,6 +31,9 @@ from cookbook import hub
 
 HOST = "127.0.0.1"
 _LIVE: set["LocalServer"] = set()
+# Values never repeated in our error messages. (Better not to pass them at all: the server
+# listens on loopback only, and ms-swift writes its arguments to its log.)
+_SECRET_FLAGS = {"--api_key", "--api-key", "--hub_token", "--hub-token"}
 # Loopback only: a proxy from the environment must never see the readiness probe.
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -52,7 +55,7 @@ class LocalServer:
         self.command = [str(c) for c in command]
         self.port = port
         self.model_name = model_name
-        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="teacher-server-", suffix=".log")[1])
+        self.log_path = Path(log_path) if log_path else None  # None: a temporary file, made by start()
         self.env = env
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
@@ -64,7 +67,8 @@ class LocalServer:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"LocalServer({self.model_name!r} at {self.base_url}, {state}, log={str(self.log_path)!r})"
+        log = str(self.log_path) if self.log_path else None
+        return f"LocalServer({self.model_name!r} at {self.base_url}, {state}, log={log!r})"
 
     @property
     def running(self) -> bool:
@@ -75,6 +79,10 @@ class LocalServer:
     def start(self) -> "LocalServer":
         if self.running:
             return self
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="teacher-server-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:  # a file, not a pipe: a full pipe would block the server
             self.process = subprocess.Popen(
@@ -110,16 +118,18 @@ class LocalServer:
         except (OSError, ValueError):  # refused, reset, timed out or not JSON yet
             return False
         # Checking the name also makes sure that it is our server on this port, not another one.
-        return any(m.get("id") == self.model_name for m in models.get("data", []))
+        data = models.get("data") if isinstance(models, dict) else None
+        return any(isinstance(m, dict) and m.get("id") == self.model_name for m in data or ())
 
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
+        except (OSError, AttributeError):  # not started yet, or the log is gone
             return ""
 
     def _tail_report(self) -> str:
-        return f"command: {' '.join(self.command)}\nlast lines of {self.log_path}:\n{self.log_tail()}"
+        shown = ["***" if before in _SECRET_FLAGS else arg for before, arg in zip([""] + self.command, self.command)]
+        return f"command: {' '.join(shown)}\nlast lines of {self.log_path}:\n{self.log_tail()}"
 
     # ---- stop ----------------------------------------------------------------------------
 
