@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,17 +19,38 @@ def world():
     return load_world()
 
 
-@pytest.fixture
-def guarded_env(tmp_path):
-    """An environment for child processes: offline settings plus the network guard."""
+def guarded_environment(log: Path) -> dict:
+    """os.environ plus the offline settings and the network guard logging to ``log``."""
     from cookbook.hub import OFFLINE_ENV
 
-    log = tmp_path / "netguard.log"
     log.touch()
     env = dict(os.environ) | OFFLINE_ENV
     env["PYTHONPATH"] = os.pathsep.join([str(NETGUARD), str(ROOT), env.get("PYTHONPATH", "")])
     env["NETGUARD_LOG"] = str(log)
-    return env, log
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_run(world, tmp_path_factory):
+    """Every notebook executed in order into one run directory, as `make demo` does,
+    under the network guard. Returns (run_dir, netguard_log); notebook tests assert on
+    what the notebooks recorded in run_dir/manifest.json."""
+    tmp = tmp_path_factory.mktemp("demo")
+    log = tmp / "netguard.log"
+    run_dir = tmp / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "cookbook.notebooks", "--run-dir", str(run_dir)],
+        env=guarded_environment(log), capture_output=True, text=True, timeout=3600, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return run_dir, log
+
+
+@pytest.fixture
+def guarded_env(tmp_path):
+    """An environment for child processes: offline settings plus the network guard."""
+    log = tmp_path / "netguard.log"
+    return guarded_environment(log), log
 
 
 @pytest.fixture

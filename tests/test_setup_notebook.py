@@ -1,8 +1,6 @@
-"""00_setup executed with papermill in the tiny profile, under the network guard."""
+"""00_setup as `make demo` runs it: papermill, tiny profile, under the network guard."""
 
 import json
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -10,31 +8,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def executed(world, tmp_path_factory, request):
-    from cookbook.hub import OFFLINE_ENV
-    from tests.conftest import NETGUARD, ROOT
-
-    import os
-
-    tmp = tmp_path_factory.mktemp("setup")
-    log = tmp / "netguard.log"
-    log.touch()
-    env = dict(os.environ) | OFFLINE_ENV | {
-        "PYTHONPATH": os.pathsep.join([str(NETGUARD), str(ROOT)]),
-        "NETGUARD_LOG": str(log),
-    }
-    run_dir = tmp / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "cookbook.notebooks", "--only", "00_setup", "--run-dir", str(run_dir)],
-        env=env, capture_output=True, text=True, timeout=1800, cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return run_dir, log
-
-
-def test_notebook_ran_without_errors_and_showed_the_teacher(executed):
-    run_dir, _ = executed
+def test_notebook_ran_without_errors_and_showed_the_teacher(demo_run):
+    run_dir, _ = demo_run
     nb = nbformat.read(run_dir / "notebooks" / "00_setup.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -43,8 +18,8 @@ def test_notebook_ran_without_errors_and_showed_the_teacher(executed):
     assert "image/png" in text  # the accuracy chart is drawn
 
 
-def test_manifest_records_the_measured_accuracies(executed, world):
-    run_dir, _ = executed
+def test_manifest_records_the_measured_accuracies(demo_run, world):
+    run_dir, _ = demo_run
     manifest = json.loads((run_dir / "manifest.json").read_text())
     setup = manifest["stages"]["setup"]
     assert manifest["profile"] == "tiny"
@@ -57,6 +32,6 @@ def test_manifest_records_the_measured_accuracies(executed, world):
     assert env["versions"]["ms-swift"].startswith("4.")
 
 
-def test_nothing_left_loopback(executed):
-    _, log = executed
+def test_no_notebook_left_loopback(demo_run):
+    _, log = demo_run
     assert log.read_text() == ""
