@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from cookbook.paths import resolve
 from cookbook.profiles import Profile, get_profile
@@ -28,6 +28,19 @@ def _existing_file(value: str) -> str:
 ExistingPath = Annotated[str, AfterValidator(_existing_file)]
 
 
+def _yaml_float(value):
+    # YAML 1.1 reads `1e-5` (no dot) as text; accept it as the number the reader meant.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+Float = Annotated[float, BeforeValidator(_yaml_float)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -36,21 +49,148 @@ class TeacherSection(Section):
     model: str | None = Field(None, description="model reference; default: the profile's teacher")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; default: a local server")
     api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
+    system_prompt: bool = Field(True, description="send the R1-style system prompt (<think>/<answer>)")
+    temperature: float = Field(0.6, ge=0, description="sampling temperature (R1's recommended 0.6)")
+    max_tokens: int = Field(8192, gt=0, description="longest answer, reasoning included")
+    concurrency: int = Field(64, gt=0, description="requests in flight")
 
 
 class StudentSection(Section):
     model: str | None = Field(None, description="model reference; default: the profile's student")
 
 
+def _band(value: list[int] | None) -> list[int] | None:
+    if value is not None and not (len(value) == 2 and 0 <= value[0] <= value[1] <= 9):
+        raise ValueError(f"a band is [low, high] with 0 <= low <= high <= 9, got {value}")
+    return value
+
+
+Band = Annotated[list[int] | None, AfterValidator(_band)]
+
+
 class DataSection(Section):
     questions: ExistingPath | None = Field(None, description="your questions (JSON lines); tiny: the toy train split")
     train_size: int = Field(400, gt=0, description="questions sent to the teacher")
+    samples: int = Field(1, gt=0, description="chains asked per question (variety needs temperature > 0)")
+    rv_band: Band = Field(None, description="keep reasoning verbosity in [low, high] (0-9)")
+    cd_band: Band = Field(None, description="keep cognitive difficulty in [low, high] (0-9)")
+    max_chars: int | None = Field(None, gt=0, description="drop chains longer than this many characters")
+    on_bad_row: Literal["raise", "quarantine"] = Field("raise", description="a bad training row stops or is set aside")
+
+
+EVAL_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+
+
+def _positive_limits(value):
+    if isinstance(value, dict) and any(v <= 0 for v in value.values()):
+        raise ValueError("every per-benchmark limit must be greater than 0")
+    if isinstance(value, int) and value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _has_question(value: str) -> str:
+    if "{question}" not in value:
+        raise ValueError("the prompt must contain {question}")
+    return value
 
 
 class EvalSection(Section):
+    """One evaluation protocol for every model (cookbook.eval records it in the report)."""
+
     benchmarks: list[Benchmark] = ["gsm8k", "math_500", "aime24", "aime25", "ifeval"]
-    limit: int | None = Field(None, gt=0, description="problems per benchmark; default: the profile's")
+    limit: Annotated[int | dict[Benchmark, int] | None, AfterValidator(_positive_limits)] = Field(
+        None, description="problems per benchmark, or a mapping benchmark -> problems; default: the profile's")
     samples: int | None = Field(None, gt=0, description="samples per problem; default: the profile's")
+    aime_samples: int = Field(4, ge=2, description="samples per AIME problem: mean and standard error, never one pass")
+    temperature: float = Field(0.6, gt=0, description="one sampling temperature for every model and benchmark")
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int | None = Field(None, gt=0, description="new tokens per answer; default: the profile's")
+    prompt: Annotated[str, AfterValidator(_has_question)] = Field(
+        EVAL_PROMPT, description="the user prompt of every math benchmark ({question} is replaced)")
+    batch_size: int = Field(32, gt=0, description="batch size of a checkpoint, or requests in flight to a server")
+    serve: Literal["checkpoint", "swift", "vllm"] = Field(
+        "checkpoint", description="how local models run: in-process checkpoint, swift deploy or vllm serve")
+
+
+# ---------------------------------------------------------------- training (ms-swift)
+
+Scalar = str | int | float | bool
+
+
+class TrainShared(Section):
+    """How every training stage runs: processes, DeepSpeed, precision, SwanLab."""
+
+    nproc: int = Field(1, gt=0, description="processes per node (GPUs); > 1 launches torchrun (NPROC_PER_NODE)")
+    deepspeed: str | None = Field(None, description="zero2 | zero3 | zero2_offload | zero3_offload | a JSON file (GPU)")
+    torch_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    model_type: str | None = Field(None, description="ms-swift model_type, needed for a local folder it cannot name")
+    template: str | None = Field(None, description="ms-swift chat template, likewise (qwen2_5 for the tiny world)")
+    dataloader_workers: int | None = Field(None, ge=0, description="0 on small CPUs; None: ms-swift's default")
+    swanlab: Literal["cloud", "local", "offline", "disabled"] = Field(
+        "disabled", description="cloud needs SWANLAB_API_KEY in the environment; offline writes swanlog/ to sync later")
+    swanlab_project: str = "distill-cookbook"
+
+
+class TrainRun(Section):
+    """One ms-swift training run; each field is one ms-swift flag (see cookbook.train.args)."""
+
+    tuner: Literal["full", "lora"] = "lora"
+    learning_rate: Float = Field(gt=0)
+    epochs: Float | None = Field(None, gt=0, description="passes over the data; or max_steps")
+    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
+    batch_size: int = Field(1, gt=0, description="per device (process)")
+    grad_accum: int = Field(1, gt=0)
+    max_length: int = Field(4096, gt=0, description="tokens per example (prompt + reply)")
+    warmup_ratio: Float = Field(0.05, ge=0, lt=1)
+    weight_decay: Float = Field(0.1, ge=0)
+    lr_scheduler: str = "cosine"
+    lora_rank: int = Field(8, gt=0)
+    lora_alpha: int = Field(32, gt=0)
+    lora_target: str = "all-linear"
+    gradient_checkpointing: bool = True
+    save_steps: int = Field(100, gt=0, description="checkpoint every N steps: what a resume starts from")
+    save_total_limit: int = Field(2, gt=0)
+    logging_steps: int = Field(5, gt=0)
+    extra: dict[str, Scalar] = Field({}, description="any other ms-swift flag, e.g. {adam_beta2: 0.98}")
+
+    @model_validator(mode="after")
+    def _steps_or_epochs(self):
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("give epochs or max_steps")
+        return self
+
+
+class DPORun(TrainRun):
+    beta: Float = Field(0.1, gt=0, description="DPO's beta; CogPO takes each pair's own beta from the data")
+    rpo_alpha: Float | None = Field(None, ge=0, description="weight of an NLL term on the chosen reply")
+
+
+class GRPORun(TrainRun):
+    num_generations: int = Field(8, gt=1, description="completions sampled per prompt (the group)")
+    max_completion_length: int = Field(1024, gt=0)
+    temperature: Float = Field(1.0, gt=0)
+    beta: Float = Field(0.04, ge=0, description="KL penalty towards the starting model")
+    rewards: list[Literal["accuracy", "format", "overlong"]] = ["accuracy", "format"]
+    reward_weights: list[Float] | None = None
+    overlong_max_tokens: int = Field(1024, gt=0, description="overlong: penalty reaches -1 at this length")
+    overlong_buffer: int = Field(256, gt=0, description="overlong: penalty starts this many tokens earlier")
+
+
+class SFTSection(Section):
+    full: TrainRun | None = Field(None, description="full fine-tuning; None skips it")
+    lora: TrainRun | None = Field(None, description="LoRA; None skips it")
+
+
+class PreferenceSection(Section):
+    start_from: str = Field("model-full", description="which output of stage sft to start from")
+    dpo: DPORun | None = None
+    cogpo: DPORun | None = None
+
+
+class GRPOSection(Section):
+    start_from: str = Field("model-full", description="which output of stage sft to start from")
+    run: GRPORun | None = None
 
 
 class Recipe(BaseModel):
@@ -65,6 +205,10 @@ class Recipe(BaseModel):
     student: StudentSection = StudentSection()
     data: DataSection = DataSection()
     eval: EvalSection = EvalSection()
+    train: TrainShared = TrainShared()
+    sft: SFTSection = SFTSection()
+    preference: PreferenceSection = PreferenceSection()
+    grpo: GRPOSection = GRPOSection()
     source: str = Field("", exclude=True, description="the file this recipe was read from")
 
     @property

@@ -161,3 +161,35 @@ def test_swift_deploy_serves_the_tiny_teacher_with_reasoning(tmp_path, monkeypat
     assert result.reasoning and "\\boxed{" in result.answer, (result.content, server.log_tail())
     assert result.usage and result.usage["completion_tokens"] > 0
     assert netguard_log.read_text() == "", "swift deploy tried to reach beyond loopback"
+
+
+@pytest.mark.slow
+def test_server_dies_with_a_killed_notebook_kernel(tmp_path):
+    """atexit does not run on SIGKILL; the server must not outlive its parent anyway."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    world = tiny_teacher()
+    script = (
+        "import sys, time\n"
+        "from cookbook.teacher import swift_deploy\n"
+        f"s = swift_deploy({str(world.model_dir('teacher'))!r}, offline=True).start()\n"
+        "print(s.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    server_pid = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            os.kill(server_pid, 0)  # still there?
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    os.killpg(server_pid, signal.SIGKILL)
+    pytest.fail("the server outlived its killed parent")

@@ -54,9 +54,10 @@ def cot_messages(question: str, template: str = "cot_generation", include_system
     return load_template(template).messages(include_system=include_system, question=question)
 
 
-def cot_requests(items: Iterable[dict], samples: int = 1, template: str = "cot_generation") -> list[list[dict]]:
+def cot_requests(items: Iterable[dict], samples: int = 1, template: str = "cot_generation",
+                 include_system: bool = True) -> list[list[dict]]:
     """The requests for ``samples`` chains per item, item by item (the order replies must keep)."""
-    return [cot_messages(item["question"], template) for item in items for _ in range(samples)]
+    return [cot_messages(item["question"], template, include_system) for item in items for _ in range(samples)]
 
 
 def records_from_replies(items: Iterable[dict], replies: Iterable[Any], *, samples: int = 1,

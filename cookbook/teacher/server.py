@@ -89,6 +89,7 @@ class LocalServer:
                 self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=self.env, cwd=self.log_path.parent,
                 start_new_session=True,  # its own process group, so stop() reaches its children too
+                preexec_fn=_die_with_parent,
             )
         _LIVE.add(self)
         try:
@@ -208,7 +209,7 @@ def child_env(offline: bool | None = None, extra: dict[str, str] | None = None) 
 
 def swift_deploy(model: str | Path, *, model_name: str = "teacher", port: int | None = None,
                  model_type: str | None = "qwen2", template: str | None = "qwen2_5",
-                 infer_backend: str = "transformers", extra_args: Sequence[str] = (),
+                 infer_backend: str = "transformers", max_batch_size: int = 32, extra_args: Sequence[str] = (),
                  log_path: str | Path | None = None, ready_timeout: float = 300.0,
                  offline: bool | None = None) -> LocalServer:
     """``swift deploy`` of a local model folder (not started yet: use ``with`` or ``.start()``).
@@ -226,6 +227,9 @@ def swift_deploy(model: str | Path, *, model_name: str = "teacher", port: int | 
         "--host", HOST, "--port", str(port),
         "--served_model_name", model_name,
         "--verbose", "false",  # no per-request log lines (prompts and whole answers) in the log
+        # The transformers backend answers one request at a time unless told to batch
+        # (ms-swift's default is 1): concurrent requests are batched up to this size.
+        "--max_batch_size", str(max_batch_size),
     ]
     if model_type:
         command += ["--model_type", model_type]
@@ -250,3 +254,16 @@ def vllm_serve(model: str | Path, *, model_name: str = "teacher", port: int | No
     command += list(extra_args)
     return LocalServer(command, port, model_name, log_path=log_path, env=child_env(offline),
                        ready_timeout=ready_timeout)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies.
+
+    atexit does not run when the kernel or script is killed (SIGTERM, SIGKILL, a timeout),
+    and an orphaned server would hold a core and a port until someone notices.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

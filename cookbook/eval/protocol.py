@@ -1,0 +1,201 @@
+"""The evaluation protocol: one generation configuration for every model, written down.
+
+Published comparisons often do not reproduce because the protocol is not stated: how
+many tokens a model may write, at which temperature, how many samples per problem, with
+which prompt, and how the answer is read from the text. Here the recipe's ``eval``
+section fixes all of them once, for the teacher, the base student and every distilled
+student alike, and :meth:`Protocol.rows` prints them into the report.
+
+Benchmarks are read by evalscope's own adapters: in the tiny profile from the tiny
+world's folders (the toy problems in the real formats), elsewhere from the hub (ModelScope
+by default, Hugging Face with ``DISTILL_HUB=huggingface``) through evalscope's dataset
+cache under ``<cache>/evalscope``, which ``make download`` fills ahead for machines
+without internet.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+
+from cookbook.paths import cache_dir
+from cookbook.recipe import Recipe
+from cookbook.run import fingerprint
+
+MATH = ("gsm8k", "math_500", "aime24", "aime25")
+AIME = ("aime24", "aime25")
+PRETTY = {"gsm8k": "GSM8K", "math_500": "MATH-500", "aime24": "AIME 2024", "aime25": "AIME 2025", "ifeval": "IFEval"}
+# What each benchmark's score means, as evalscope computes it.
+SCORING = {
+    "gsm8k": "accuracy: the last \\boxed{} answer equals the number after #### (evalscope's math parser, numeric)",
+    "math_500": "accuracy: the last \\boxed{} answer is equivalent to the reference (evalscope's math parser)",
+    "aime24": "accuracy: the last \\boxed{} answer equals the integer answer (evalscope, integers only)",
+    "aime25": "accuracy: the last \\boxed{} answer equals the integer answer (evalscope, integers only)",
+    "ifeval": "prompt-level strict: every verifiable instruction of the prompt is followed (evalscope's checkers)",
+}
+MATH_500_LEVELS = 5
+
+
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    name: str
+    limit: int | None  # problems; None = all
+    samples: int  # samples per problem; the score is their mean
+    prompt: str | None  # None: the benchmark's own (IFEval's prompt is the instruction itself)
+    local_path: str | None  # a dataset folder; None = the hub
+
+    @property
+    def pretty(self) -> str:
+        return PRETTY.get(self.name, self.name)
+
+    def dataset_args(self) -> dict:
+        args: dict = {"few_shot_num": 0}
+        if self.prompt is not None:
+            # evalscope formats the template with str.format: keep {question}, escape other braces.
+            escaped = self.prompt.replace("{", "{{").replace("}", "}}").replace("{{question}}", "{question}")
+            args["prompt_template"] = escaped
+        if self.local_path:
+            args["local_path"] = self.local_path
+        return args
+
+    def evalscope_limit(self) -> int | None:
+        """evalscope applies MATH-500's limit to each difficulty level: divide ours among the five."""
+        if self.limit is None:
+            return None
+        if self.name == "math_500":
+            return math.ceil(self.limit / MATH_500_LEVELS)
+        return self.limit
+
+
+@dataclass(frozen=True)
+class Protocol:
+    profile: str
+    benchmarks: tuple[BenchmarkPlan, ...]
+    temperature: float
+    top_p: float
+    max_tokens: int
+    batch_size: int
+    serve: str
+    dataset_hub: str = "modelscope"
+    dataset_dir: str | None = None
+    token_ruler: str = "the base student's tokenizer"
+    seed: int = 42
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def plan(self, name: str) -> BenchmarkPlan:
+        for b in self.benchmarks:
+            if b.name == name:
+                return b
+        raise KeyError(f"benchmark {name!r} is not in this protocol ({', '.join(self.names)})")
+
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.benchmarks]
+
+    def generation_config(self) -> dict:
+        # do_sample matters to local checkpoints only (APIs sample whenever temperature > 0).
+        # No seed per request: a server would then return the same sample k times.
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
+                "do_sample": True}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.to_dict())
+
+    def rows(self) -> list[dict]:
+        """The protocol as a table: one row per benchmark, the shared settings repeated."""
+        rows = []
+        for b in self.benchmarks:
+            rows.append({
+                "benchmark": b.pretty,
+                "problems": _problems(b),
+                "samples per problem": b.samples,
+                "prompt": "the instruction itself" if b.prompt is None else b.prompt.replace("\n", " / "),
+                "scoring": SCORING.get(b.name, "evalscope's default metric"),
+                "data": "tiny world (local folder)" if b.local_path else f"{self.dataset_hub} (evalscope dataset)",
+            })
+        return rows
+
+    def settings(self) -> dict[str, str]:
+        """The generation configuration shared by every model and benchmark."""
+        return {
+            "temperature": f"{self.temperature}",
+            "top_p": f"{self.top_p}",
+            "max new tokens": f"{self.max_tokens}",
+            "few-shot examples": "0",
+            "models run as": {"checkpoint": "local checkpoints (transformers, batched) or their API",
+                              "swift": "swift deploy servers (OpenAI-compatible API)",
+                              "vllm": "vLLM servers (OpenAI-compatible API)"}[self.serve],
+            "batch size / requests in flight": f"{self.batch_size}",
+            "score": "mean over problems of the per-problem mean over samples; ± one standard error "
+                     "(standard deviation of the per-problem means / sqrt(problems))",
+            "CoT tokens": f"mean tokens of a whole answer (reasoning + final answer), counted with {self.token_ruler}",
+            "seed": f"{self.seed} (evalscope seeds local sampling once per run)",
+        }
+
+
+def _problems(b: BenchmarkPlan) -> str:
+    if b.limit is None:
+        return "all"
+    if b.name == "math_500":
+        return f"first {b.evalscope_limit()} of each level"
+    return f"first {b.limit}"
+
+
+def protocol_from_recipe(recipe: Recipe, world=None) -> Protocol:
+    """The protocol a recipe asks for, with the profile's defaults filled in.
+
+    ``world``: the tiny world whose benchmark folders the tiny profile reads (loaded if None).
+    """
+    ev = recipe.eval
+    profile = recipe.profile_info
+    toy = recipe.profile == "tiny"
+    if toy and world is None:
+        from cookbook.toy.world import load_world
+
+        world = load_world()
+    plans = []
+    for name in ev.benchmarks:
+        if isinstance(ev.limit, dict):
+            limit = ev.limit.get(name, profile.eval_limit)
+        else:
+            limit = ev.limit if ev.limit is not None else profile.eval_limit
+        samples = ev.aime_samples if name in AIME else (ev.samples or profile.eval_samples)
+        plans.append(BenchmarkPlan(
+            name=name,
+            limit=limit,
+            samples=samples,
+            prompt=ev.prompt if name in MATH else None,
+            local_path=str(world.benchmark_dir(name)) if toy else None,
+        ))
+    notes = []
+    if toy:
+        notes.append("Tiny profile: the toy problems of the tiny world in the benchmarks' file formats, "
+                     "read by evalscope's own adapters; the numbers are not comparable with published ones.")
+    if any(n in AIME for n in ev.benchmarks):
+        notes.append(f"AIME: {ev.aime_samples} samples per problem at temperature {ev.temperature}, "
+                     "reported as mean ± standard error, never a single pass (30 problems are too few).")
+    if "math_500" in ev.benchmarks:
+        notes.append("MATH-500: evalscope applies a limit per difficulty level; the cookbook divides the "
+                     "limit evenly among the five levels.")
+    return Protocol(
+        profile=recipe.profile,
+        benchmarks=tuple(plans),
+        temperature=float(ev.temperature),
+        top_p=float(ev.top_p),
+        max_tokens=ev.max_tokens or profile.max_new_tokens,
+        batch_size=ev.batch_size,
+        serve=ev.serve,
+        dataset_hub=os.environ.get("DISTILL_HUB", "modelscope"),
+        dataset_dir=None if toy else str(evalscope_dataset_dir()),
+        seed=recipe.seed,
+        notes=tuple(notes),
+    )
+
+
+def evalscope_dataset_dir():
+    """evalscope's dataset cache for hub benchmarks: <cache>/evalscope (filled by `make download`)."""
+    return cache_dir() / "evalscope"

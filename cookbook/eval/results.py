@@ -1,0 +1,137 @@
+"""Read what evalscope scored, answer by answer, and summarise it: mean, standard error, tokens.
+
+evalscope's report gives one number per benchmark. The comparison needs two more:
+
+* the **standard error**: with k samples per problem, the score is the mean over problems
+  of the per-problem mean; its standard error is the standard deviation of the
+  per-problem means divided by sqrt(problems). It covers both the luck of the sampling
+  and the choice of problems, and it is what makes "30 AIME problems" honest;
+* the **mean CoT tokens** per answer (reasoning + final answer), counted with one
+  tokenizer for every model, so accuracy can be read against the tokens spent.
+
+Both come from evalscope's reviews files (one JSON line per scored answer). The mean is
+checked against evalscope's own report score.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass
+class BenchmarkResult:
+    model: str
+    benchmark: str
+    score: float  # evalscope's report score (the headline number)
+    mean: float  # mean over problems of the per-problem mean (equals score when every answer was scored)
+    stderr: float
+    problems: int
+    samples: int  # samples per problem
+    per_sample_run: list[float] = field(default_factory=list)  # accuracy of the 1st, 2nd, ... sample of each problem
+    mean_tokens: float | None = None
+    report_json: str = ""
+    report_html: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mean_and_stderr(per_problem: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """Mean over problems of the per-problem mean, and its standard error."""
+    means = [sum(s) / len(s) for s in per_problem if len(s)]
+    if not means:
+        return 0.0, 0.0
+    mean = sum(means) / len(means)
+    if len(means) < 2:
+        return mean, 0.0
+    return mean, statistics.stdev(means) / math.sqrt(len(means))
+
+
+def per_run_accuracy(rows: Iterable[dict]) -> list[float]:
+    """Accuracy of sample 1, sample 2, ... taken across problems (k numbers for k samples)."""
+    by_index: dict[int, list[float]] = defaultdict(list)
+    for r in rows:
+        by_index[r["generation_index"]].append(r["value"])
+    return [sum(v) / len(v) for _, v in sorted(by_index.items())]
+
+
+def review_rows(work_dir: str | Path, model: str, benchmark: str) -> list[dict]:
+    """One row per scored answer: problem key, sample index, score, answer text."""
+    folder = Path(work_dir) / "reviews" / model
+    rows: dict[tuple, dict] = {}
+    for path in sorted(folder.glob(f"{benchmark}_*.jsonl")):
+        subset = path.stem[len(benchmark) + 1:]
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            ss = item["sample_score"]
+            score = ss["score"]
+            main = score.get("main_score_name") or next(iter(score["value"]), None)
+            value = float(score["value"].get(main, 0.0)) if main else 0.0
+            problem = ss.get("group_id") if ss.get("group_id") is not None else ss.get("sample_id")
+            rows[(subset, ss.get("sample_id"))] = {  # a resumed run may repeat a line: keep the last
+                "problem": (subset, problem),
+                "generation_index": ss.get("generation_index") or 0,
+                "value": value,
+                "answer": answer_text(item.get("messages", [])),
+            }
+    return list(rows.values())
+
+
+def answer_text(messages: list[dict]) -> str:
+    """The model's whole answer: reasoning (if the API or parser split it off) and final text."""
+    for m in reversed(messages):
+        if m.get("role") != "assistant":
+            continue
+        content = m.get("content")
+        if isinstance(content, str):
+            return content
+        parts = []
+        for c in content or []:
+            if c.get("type") == "reasoning":
+                parts.append(c.get("reasoning") or "")
+            elif c.get("type") == "text":
+                parts.append(c.get("text") or "")
+        return "\n".join(p for p in parts if p)
+    return ""
+
+
+def summarise(work_dir: str | Path, model: str, benchmark: str,
+              count_tokens: TokenCounter | None = None) -> BenchmarkResult:
+    """The result of one finished evalscope run (``work_dir`` as cookbook.eval.runner made it)."""
+    work_dir = Path(work_dir)
+    report_json = work_dir / "reports" / model / f"{benchmark}.json"
+    report = json.loads(report_json.read_text(encoding="utf-8"))
+    score = float(report["metrics"][0]["score"])
+    rows = review_rows(work_dir, model, benchmark)
+    per_problem: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        per_problem[r["problem"]].append(r["value"])
+    mean, stderr = mean_and_stderr(list(per_problem.values()))
+    samples = max((len(v) for v in per_problem.values()), default=0)
+    tokens = None
+    if count_tokens is not None and rows:
+        tokens = sum(count_tokens(r["answer"]) for r in rows) / len(rows)
+    html = work_dir / "reports" / "report.html"
+    return BenchmarkResult(
+        model=model, benchmark=benchmark, score=score, mean=mean, stderr=stderr,
+        problems=len(per_problem), samples=samples, per_sample_run=per_run_accuracy(rows),
+        mean_tokens=tokens, report_json=str(report_json), report_html=str(html) if html.exists() else "",
+    )
+
+
+def tokenizer_counter(model_dir: str | Path) -> TokenCounter:
+    """Count tokens with one model's tokenizer (the same ruler for every model)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])

@@ -1,0 +1,226 @@
+"""Run evalscope for a list of models and benchmarks, resumably, in a worker process.
+
+Each (model, benchmark) pair is one evalscope run in its own folder,
+``<out_dir>/<model>/<benchmark>/`` (evalscope's predictions/, reviews/, reports/, logs/).
+evalscope appends every answer to its predictions file as soon as it has it, so an
+interrupted evaluation loses little: the next call passes that folder as ``use_cache``
+and evalscope generates only the answers that are missing. A folder whose model or
+protocol changed is started afresh (``identity.json`` records both), and a finished one
+is not run again at all.
+
+evalscope runs in one worker process (``python -m cookbook.eval.runner JOBS.json``): its
+logging set-up and progress bars stay out of the notebook (they go to
+``<out_dir>/worker.log``), and the notebook shows one line per finished run. Local
+models run as checkpoints (``eval_type='llm_ckpt'``, batched) or, with ``serve='swift'``
+or ``'vllm'``, behind a local OpenAI-compatible server, one at a time; API models
+(``openai_api``) are sent ``batch_size`` requests at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from cookbook.eval.candidates import Candidate
+from cookbook.eval.protocol import Protocol
+from cookbook.io import atomic_write_json
+
+PROGRESS = "@@progress "
+
+
+@dataclass(frozen=True)
+class Job:
+    candidate: Candidate
+    benchmark: str
+    work_dir: Path
+
+    @property
+    def report_file(self) -> Path:
+        return self.work_dir / "reports" / self.candidate.name / f"{self.benchmark}.json"
+
+
+def run_dir_for(out_dir: Path, candidate: Candidate, benchmark: str) -> Path:
+    return Path(out_dir) / candidate.name / benchmark
+
+
+def identity(candidate: Candidate, protocol: Protocol, benchmark: str) -> dict:
+    """What the cached answers of one run depend on."""
+    plan = protocol.plan(benchmark)
+    return {
+        "model": candidate.identity or candidate.model,
+        "api": candidate.base_url is not None,
+        "benchmark": dict(plan.__dict__),
+        "generation": protocol.generation_config(),
+        "dataset_hub": protocol.dataset_hub,
+    }
+
+
+def prepare(jobs: Sequence[Job], protocol: Protocol) -> tuple[list[Job], list[Job]]:
+    """Split jobs into (to run, already finished); start afresh those whose identity changed."""
+    todo, done = [], []
+    for job in jobs:
+        want = identity(job.candidate, protocol, job.benchmark)
+        id_file = job.work_dir / "identity.json"
+        have = json.loads(id_file.read_text()) if id_file.exists() else None
+        if have != want and job.work_dir.exists():
+            shutil.rmtree(job.work_dir)  # another model or protocol: its answers do not count
+        if have == want and job.report_file.exists():
+            done.append(job)
+            continue
+        atomic_write_json(id_file, want)
+        todo.append(job)
+    return todo, done
+
+
+def task_config(job: Job, protocol: Protocol, api_url: str | None = None) -> dict:
+    """evalscope TaskConfig arguments for one job (no secrets: the worker reads the key)."""
+    plan = protocol.plan(job.benchmark)
+    cand = job.candidate
+    cfg = {
+        "model_id": cand.name,
+        "datasets": [job.benchmark],
+        "dataset_args": {job.benchmark: plan.dataset_args()},
+        "generation_config": protocol.generation_config(),
+        "repeats": plan.samples,
+        "limit": plan.evalscope_limit(),
+        "eval_batch_size": protocol.batch_size,
+        "work_dir": str(job.work_dir),
+        "no_timestamp": True,
+        "seed": protocol.seed,
+    }
+    if (job.work_dir / "configs" / "task_config.yaml").exists():
+        cfg["use_cache"] = str(job.work_dir)  # resume: evalscope reuses the answers it has
+    if not plan.local_path:
+        cfg["dataset_hub"] = protocol.dataset_hub
+        if protocol.dataset_dir:
+            cfg["dataset_dir"] = protocol.dataset_dir
+    url = api_url or cand.base_url
+    if url:
+        cfg |= {"eval_type": "openai_api", "model": cand.model if not api_url else "served", "api_url": url}
+    else:
+        import torch
+
+        precision = "torch.bfloat16" if torch.cuda.is_available() else "torch.float32"  # fp16 crawls on a CPU
+        cfg |= {"eval_type": "llm_ckpt", "model": cand.model, "model_args": {"precision": precision}}
+    return cfg
+
+
+def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str | Path,
+             log: Callable[[str], None] = print) -> list[Job]:
+    """Evaluate every candidate on every benchmark of the protocol; returns all jobs (done now or before)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [Job(c, b, run_dir_for(out_dir, c, b)) for c in candidates for b in protocol.names]
+    todo, done = prepare(jobs, protocol)
+    for job in done:
+        log(f"{job.candidate.name:<14} {job.benchmark:<9} cached (finished before)")
+    if "ifeval" in {j.benchmark for j in todo}:
+        from cookbook.eval.punkt import ensure_ifeval_ready
+
+        ensure_ifeval_ready()  # fail here, with what to do, rather than half-way through
+    direct = [j for j in todo if j.candidate.is_api or protocol.serve == "checkpoint"]
+    served = [j for j in todo if j not in direct]
+    if direct:
+        _run_worker([(j, task_config(j, protocol)) for j in direct], out_dir, log)
+    for cand in dict.fromkeys(j.candidate for j in served):  # one server at a time
+        with ExitStack() as stack:
+            server = stack.enter_context(_server_for(cand, protocol, out_dir))
+            mine = [j for j in served if j.candidate == cand]
+            _run_worker([(j, task_config(j, protocol, api_url=server.base_url)) for j in mine], out_dir, log)
+    return jobs
+
+
+def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path):
+    from cookbook.teacher.server import swift_deploy, vllm_serve
+
+    log_path = out_dir / candidate.name / "server.log"
+    if protocol.serve == "vllm":
+        return vllm_serve(candidate.model, model_name="served", log_path=log_path)
+    return swift_deploy(candidate.model, model_name="served", log_path=log_path,
+                        extra_args=["--max_batch_size", str(protocol.batch_size)])
+
+
+def _run_worker(jobs: list[tuple[Job, dict]], out_dir: Path, log: Callable[[str], None]) -> None:
+    spec = out_dir / "jobs.json"
+    atomic_write_json(spec, {"jobs": [{"task": cfg, "benchmark": job.benchmark, "model": job.candidate.name,
+                                       "api_key_env": job.candidate.api_key_env} for job, cfg in jobs]})
+    log_file = out_dir / "worker.log"
+    with open(log_file, "ab") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "cookbook.eval.runner", str(spec)],
+                                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
+                                text=True, start_new_session=True)
+        try:
+            for line in proc.stdout:
+                if line.startswith(PROGRESS):
+                    event = json.loads(line[len(PROGRESS):])
+                    if event["event"] == "done":
+                        log(_describe(event))
+            code = proc.wait()
+        except BaseException:  # interrupted (a notebook's stop button): stop the worker, keep its cache
+            _stop(proc)
+            raise
+    if code != 0:
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
+        raise RuntimeError(f"the evaluation worker failed (exit code {code}); last lines of {log_file}:\n{tail}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _describe(p: dict) -> str:
+    return (f"{p['model']:<14} {p['benchmark']:<9} {p['score']:6.1%}  "
+            f"({p['samples']} answers, {p['seconds']:.0f} s{', resumed' if p.get('resumed') else ''})")
+
+
+# ---- the worker process ------------------------------------------------------------------
+
+def worker(spec_path: str) -> int:
+    progress = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # whatever evalscope prints goes to the log, not into our progress stream
+    sys.stdout = sys.stderr
+    spec = json.loads(Path(spec_path).read_text())
+    from evalscope import TaskConfig, run_task
+
+    from cookbook.eval.candidates import api_key
+
+    for job in spec["jobs"]:
+        if job["benchmark"] == "ifeval":
+            from cookbook.eval.punkt import ensure_ifeval_ready
+
+            ensure_ifeval_ready()
+        task = dict(job["task"])
+        if task.get("eval_type") == "openai_api":
+            task["api_key"] = api_key(Candidate(name=job["model"], role="", model="", api_key_env=job["api_key_env"]))
+        emit = {"model": job["model"], "benchmark": job["benchmark"]}
+        print(PROGRESS + json.dumps(emit | {"event": "start"}), file=progress)
+        t0 = time.time()
+        reports = run_task(TaskConfig(**task))
+        report = reports[job["benchmark"]]
+        print(PROGRESS + json.dumps(emit | {
+            "event": "done", "score": report.metrics[0].score, "samples": report.metrics[0].num,
+            "seconds": time.time() - t0, "resumed": "use_cache" in task,
+        }), file=progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker(sys.argv[1]))

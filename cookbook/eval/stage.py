@@ -1,0 +1,67 @@
+"""Notebook 07 in a few calls: evaluate the run's models, write the report, record the stage.
+
+    from cookbook.eval.stage import evaluate_run, write_and_record
+    models = candidates_from_session(session)
+    protocol = protocol_from_recipe(session.recipe)
+    results = evaluate_run(session, models, protocol)        # resumes from evalscope's cache
+    paths = write_and_record(session, results, models, protocol)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from cookbook.eval.candidates import Candidate
+from cookbook.eval.protocol import Protocol
+from cookbook.eval.results import BenchmarkResult, review_rows, summarise, tokenizer_counter
+from cookbook.eval.runner import evaluate
+
+
+def token_ruler(candidates: Sequence[Candidate]) -> Path:
+    """The tokenizer every answer is counted with: the base student's (else the first local model's)."""
+    for role in ("base", "distilled", "teacher"):
+        for c in candidates:
+            if c.role == role and not c.is_api:
+                return Path(c.model)
+    raise ValueError("no local model to take a tokenizer from")
+
+
+def evaluate_run(session, candidates: Sequence[Candidate], protocol: Protocol,
+                 log: Callable[[str], None] = print) -> list[BenchmarkResult]:
+    """Run (or resume) every model x benchmark into <run>/eval/ and summarise each run."""
+    out_dir = session.run.stage_dir("eval")
+    jobs = evaluate(candidates, protocol, out_dir, log=log)
+    count = tokenizer_counter(token_ruler(candidates))
+    return [summarise(j.work_dir, j.candidate.name, j.benchmark, count) for j in jobs]
+
+
+def write_and_record(session, results: Sequence[BenchmarkResult], candidates: Sequence[Candidate],
+                     protocol: Protocol, extra_metrics: dict | None = None) -> dict[str, Path]:
+    """Write <run>/report/ and record the stage "eval" (outputs: report files; metrics: the scores)."""
+    from cookbook.eval.report import metrics, write_report
+
+    paths = write_report(session.run.stage_dir("report"), results, candidates, protocol,
+                         run_name=session.run.dir.name)
+    inputs = {"protocol": protocol.to_dict(), "models": [c.to_dict() for c in candidates]}
+    session.run.record("eval", paths, inputs=inputs, metrics=metrics(results, candidates, protocol)
+                       | (extra_metrics or {}))
+    return paths
+
+
+def server_check(session, candidate: Candidate, protocol: Protocol, problems: int = 16,
+                 log: Callable[[str], None] = print) -> dict:
+    """Evaluate ``candidate`` through ``swift deploy`` (an OpenAI-compatible server) on the first
+    ``problems`` GSM8K problems, and compare with its checkpoint's answers to the same problems."""
+    plan = replace(protocol.plan("gsm8k"), limit=problems, samples=1)
+    check = replace(protocol, benchmarks=(plan,), serve="swift", batch_size=min(protocol.batch_size, problems))
+    served = replace(candidate, name=f"{candidate.name}-served")
+    out_dir = session.run.stage_dir("eval") / "server-check"
+    job = evaluate([served], check, out_dir, log=log)[0]
+    api = summarise(job.work_dir, served.name, "gsm8k")
+    ckpt_dir = session.run.stage_dir("eval") / candidate.name / "gsm8k"
+    first = [r for r in review_rows(ckpt_dir, candidate.name, "gsm8k")
+             if r["problem"][1] is not None and r["problem"][1] < problems]
+    ckpt = sum(r["value"] for r in first) / len(first) if first else None
+    return {"problems": problems, "served": api.score, "checkpoint": ckpt, "concurrency": check.batch_size}

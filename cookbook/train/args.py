@@ -1,0 +1,153 @@
+"""ms-swift command-line flags built from the recipe: no hand-typed command strings.
+
+Each field of a recipe's training section maps to one ms-swift 4.6 flag; this module is
+the one place that knows the mapping, so the notebooks only say *which* run to launch:
+
+    flags = sft_flags(recipe.sft.full, recipe.train, model=..., dataset=..., output_dir=..., seed=42)
+
+The flags come back as a list (``["--model", "/path", "--tuner_type", "full", ...]``)
+ready for a subprocess; :func:`shell_command` renders them as the ``swift sft ...`` line
+a reader can paste into a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from cookbook.recipe import DPORun, GRPORun, TrainRun, TrainShared
+
+PLUGIN_DIR = Path(__file__).resolve().parent / "plugins"
+DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload")
+# Reward names of the recipe -> the names cookbook's plugin registers in ms-swift's `orms`.
+REWARD_FUNCS = {"accuracy": "cookbook_accuracy", "format": "cookbook_format", "overlong": "cookbook_overlong"}
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _flags(pairs: dict) -> list[str]:
+    out: list[str] = []
+    for key, value in pairs.items():
+        if value is None:
+            continue
+        out.append(f"--{key}")
+        if isinstance(value, list | tuple):
+            out += [_value(v) for v in value]
+        else:
+            out.append(_value(value))
+    return out
+
+
+def common_flags(run: TrainRun, shared: TrainShared, *, model: str | Path, dataset: str | Path,
+                 output_dir: str | Path, seed: int, name: str) -> dict:
+    """The flags every training command shares (as an ordered dict; None = not given)."""
+    if shared.deepspeed and shared.deepspeed not in DEEPSPEED_PRESETS and not Path(shared.deepspeed).exists():
+        raise ValueError(f"train.deepspeed: {shared.deepspeed!r} is neither one of {', '.join(DEEPSPEED_PRESETS)} "
+                         f"nor an existing JSON file")
+    flags = {
+        "model": str(model),
+        "model_type": shared.model_type,
+        "template": shared.template,
+        "check_model": False,  # else ms-swift asks the hub whether a local model is the latest (7 s offline)
+        "tuner_type": run.tuner,
+        "dataset": str(dataset),
+        "output_dir": str(output_dir),
+        "add_version": False,  # a fixed folder: that is what lets a re-run find its checkpoints and resume
+        "torch_dtype": shared.torch_dtype,
+        "learning_rate": run.learning_rate,
+        "max_steps": run.max_steps,
+        "num_train_epochs": None if run.max_steps else run.epochs,
+        "per_device_train_batch_size": run.batch_size,
+        "gradient_accumulation_steps": run.grad_accum,
+        "max_length": run.max_length,
+        "warmup_ratio": run.warmup_ratio or None,
+        "weight_decay": run.weight_decay,
+        "lr_scheduler_type": run.lr_scheduler,
+        "gradient_checkpointing": run.gradient_checkpointing,
+        "save_steps": run.save_steps,
+        "save_total_limit": run.save_total_limit,
+        "logging_steps": run.logging_steps,
+        "seed": seed,
+        "data_seed": seed,
+        "dataloader_num_workers": shared.dataloader_workers,
+        "deepspeed": shared.deepspeed,
+    }
+    if run.tuner == "lora":
+        flags |= {"lora_rank": run.lora_rank, "lora_alpha": run.lora_alpha, "target_modules": run.lora_target}
+    flags |= swanlab_flags(shared, name)
+    return flags
+
+
+def swanlab_flags(shared: TrainShared, name: str) -> dict:
+    """SwanLab reporting: ms-swift's own integration for cloud and local; a cookbook
+    callback for offline, because ms-swift 4.6 accepts only --swanlab_mode cloud|local."""
+    if shared.swanlab == "disabled":
+        return {"report_to": "none"}
+    if shared.swanlab == "offline":
+        return {"report_to": "none", "callbacks": "cookbook_swanlab_offline"}
+    if shared.swanlab == "cloud" and not os.environ.get("SWANLAB_API_KEY"):
+        raise RuntimeError("train.swanlab is 'cloud' but SWANLAB_API_KEY is not set: export it before starting "
+                           "JupyterLab (never paste it into a notebook), or choose offline / local / disabled")
+    return {"report_to": "swanlab", "swanlab_mode": shared.swanlab, "swanlab_project": shared.swanlab_project,
+            "swanlab_exp_name": name}
+
+
+def plugins_for(shared: TrainShared, *names: str) -> list[str]:
+    """The cookbook plugin files a command loads with --external_plugins."""
+    files = list(names) + (["swanlab_offline"] if shared.swanlab == "offline" else [])
+    return [str(PLUGIN_DIR / f"{n}_plugin.py") for n in files]
+
+
+def _finish(flags: dict, run: TrainRun, plugins: list[str]) -> list[str]:
+    if plugins:
+        flags["external_plugins"] = plugins
+    clash = sorted(set(run.extra) & set(flags))
+    if clash:
+        raise ValueError(f"extra: {', '.join(clash)} is set by the recipe's own fields; change it there")
+    return _flags(flags | dict(run.extra))
+
+
+def sft_flags(run: TrainRun, shared: TrainShared, **kw) -> list[str]:
+    """Flags of ``swift sft`` (black-box distillation on the teacher's replies)."""
+    return _finish(common_flags(run, shared, **kw), run, plugins_for(shared))
+
+
+def dpo_flags(run: DPORun, shared: TrainShared, *, cogpo: bool = False, **kw) -> list[str]:
+    """Flags of ``swift rlhf --rlhf_type dpo``; with cogpo, each pair's beta comes from the data."""
+    flags = {"rlhf_type": "dpo"} | common_flags(run, shared, **kw)
+    flags |= {"beta": run.beta, "rpo_alpha": run.rpo_alpha}
+    if cogpo:  # ms-swift drops columns it does not know for DPO unless told: keep each row's beta
+        flags["remove_unused_columns"] = False
+    return _finish(flags, run, plugins_for(shared, *(["cogpo"] if cogpo else [])))
+
+
+def grpo_flags(run: GRPORun, shared: TrainShared, **kw) -> list[str]:
+    """Flags of ``swift rlhf --rlhf_type grpo`` with cookbook's verifiable rewards."""
+    flags = {"rlhf_type": "grpo"} | common_flags(run, shared, **kw)
+    flags |= {
+        "reward_funcs": [REWARD_FUNCS[r] for r in run.rewards],
+        "reward_weights": run.reward_weights,
+        "num_generations": run.num_generations,
+        "max_completion_length": run.max_completion_length,
+        "temperature": run.temperature,
+        "beta": run.beta,
+    }
+    if "overlong" in run.rewards:
+        if run.overlong_buffer >= run.overlong_max_tokens:
+            raise ValueError("grpo.run: overlong_buffer must be smaller than overlong_max_tokens")
+        flags |= {"soft_max_length": run.overlong_max_tokens, "soft_cache_length": run.overlong_buffer}
+    if run.reward_weights is not None and len(run.reward_weights) != len(run.rewards):
+        raise ValueError(f"grpo.run: {len(run.reward_weights)} reward_weights for {len(run.rewards)} rewards")
+    return _finish(flags, run, plugins_for(shared, "rewards"))
+
+
+def shell_command(subcommand: str, flags: Sequence[str], nproc: int = 1) -> str:
+    """The same run as one terminal line: ``NPROC_PER_NODE=2 swift sft --model ...``."""
+    prefix = f"NPROC_PER_NODE={nproc} " if nproc > 1 else ""
+    return prefix + shlex.join(["swift", *subcommand.split(), *flags])

@@ -1,0 +1,169 @@
+"""What the preference and RL stages optimise, measured the same way before and after.
+
+* :func:`quick_accuracy`: accuracy on toy problems with cookbook.eval.quick.score, the one
+  scoring function of every training stage.
+* :func:`preference_margin`: mean over pairs of log p(chosen) - log p(rejected), summed over
+  the reply's tokens, under one model. DPO and CogPO should raise it on pairs they never
+  saw (:func:`split_heldout` keeps some aside).
+* :func:`mean_reward`: the mean GRPO reward of sampled answers (temperature as in training)
+  to a fixed set of problems, with the same reward functions the training used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from cookbook.io import read_jsonl, write_jsonl
+from cookbook.train import rewards as R
+from cookbook.train.models import load
+
+
+def quick_accuracy(model_dir: str | Path, problems, max_new_tokens: int = 320):
+    """cookbook.eval.quick.score of a model folder (returns the Score: accuracy, responses...)."""
+    from cookbook.eval.quick import score
+
+    model, tokenizer = load(model_dir)
+    return score(model, tokenizer, problems, max_new_tokens=max_new_tokens)
+
+
+# ---------------------------------------------------------------- held-out pairs
+
+def _prompt_key(row: dict) -> str:
+    prompt = [m for m in row["messages"] if m["role"] == "user"][0]["content"]
+    return hashlib.sha256(prompt.encode()).hexdigest()
+
+
+def is_heldout(row: dict, every: int = 10) -> bool:
+    """One question in ``every``, chosen by a hash of its prompt: the same rows in every file."""
+    return int(_prompt_key(row)[:8], 16) % every == 0
+
+
+def split_heldout(path: str | Path, out_dir: str | Path, every: int = 10) -> tuple[Path, Path]:
+    """``<name>.train.jsonl`` and ``<name>.heldout.jsonl`` beside each other in ``out_dir``."""
+    path, out_dir = Path(path), Path(out_dir)
+    rows = read_jsonl(path)
+    stem = path.name.removesuffix(".jsonl")
+    train = [r for r in rows if not is_heldout(r, every)]
+    held = [r for r in rows if is_heldout(r, every)]
+    if not train or not held:
+        raise ValueError(f"{path}: {len(rows)} rows are too few to hold one in {every} out")
+    return (write_jsonl(out_dir / f"{stem}.train.jsonl", train),
+            write_jsonl(out_dir / f"{stem}.heldout.jsonl", held))
+
+
+# ---------------------------------------------------------------- preference margin
+
+def _reply_ids(tokenizer, prompt: list[dict], reply: str) -> tuple[list[int], int]:
+    """Token ids of prompt + reply (through the chat template) and where the reply starts."""
+    def ids(messages, **kw):
+        out = tokenizer.apply_chat_template(messages, tokenize=True, **kw)
+        return list(out["input_ids"] if hasattr(out, "keys") else out)
+
+    head = ids(prompt, add_generation_prompt=True)
+    full = ids(prompt + [{"role": "assistant", "content": reply}])
+    if full[: len(head)] != head:
+        raise ValueError("the chat template does not extend the prompt with the reply")
+    return full, len(head)
+
+
+@torch.inference_mode()
+def sequence_logps(model, tokenizer, prompts: Sequence[list[dict]], replies: Sequence[str],
+                   batch_size: int = 16) -> list[float]:
+    """log p(reply | prompt), summed over the reply's tokens, for each pair."""
+    encoded = [_reply_ids(tokenizer, p, r) for p, r in zip(prompts, replies, strict=True)]
+    out: list[float] = []
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for i in range(0, len(encoded), batch_size):
+        chunk = encoded[i : i + batch_size]
+        width = max(len(ids) for ids, _ in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, (seq, _) in enumerate(chunk):
+            ids[r, : len(seq)] = torch.tensor(seq)
+            mask[r, : len(seq)] = 1
+        ids, mask = ids.to(model.device), mask.to(model.device)
+        logps = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+        token_logps = logps.gather(-1, ids[:, 1:, None]).squeeze(-1)
+        for r, (seq, start) in enumerate(chunk):
+            out.append(token_logps[r, start - 1 : len(seq) - 1].sum().item())
+    return out
+
+
+def preference_margin(model_dir: str | Path, pairs_path: str | Path) -> float:
+    """Mean of log p(chosen) - log p(rejected) over the pairs of a dpo/cogpo file."""
+    rows = read_jsonl(pairs_path)
+    model, tokenizer = load(model_dir)
+    prompts = [r["messages"][:-1] for r in rows]
+    chosen = sequence_logps(model, tokenizer, prompts, [r["messages"][-1]["content"] for r in rows])
+    rejected = sequence_logps(model, tokenizer, prompts, [r["rejected_response"] for r in rows])
+    return sum(c - r for c, r in zip(chosen, rejected)) / len(rows)
+
+
+# ---------------------------------------------------------------- mean reward
+
+@torch.inference_mode()
+def sample_answers(model, tokenizer, conversations: Sequence[list[dict]], samples: int, temperature: float,
+                   max_new_tokens: int, seed: int, batch_size: int = 64) -> list[list[tuple[str, int]]]:
+    """``samples`` sampled replies per conversation, as (text, token count)."""
+    torch.manual_seed(seed)
+    tokenizer.padding_side = "left"
+    flat = [c for c in conversations for _ in range(samples)]
+    out: list[tuple[str, int]] = []
+    for i in range(0, len(flat), batch_size):
+        prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+                   for c in flat[i : i + batch_size]]
+        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
+                             top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id)
+        new = gen[:, enc["input_ids"].shape[1]:]
+        for row in new:
+            ids = [t for t in row.tolist() if t != tokenizer.pad_token_id]
+            out.append((tokenizer.decode(ids, skip_special_tokens=True), len(ids)))
+    return [out[j * samples : (j + 1) * samples] for j in range(len(conversations))]
+
+
+def reward_table(texts: Sequence[str], lengths: Sequence[int], solutions: Sequence, names: Sequence[str],
+                 overlong: tuple[int, int] | None = None) -> dict[str, list[float]]:
+    """Each named reward for each answer, computed by the functions GRPO trained with."""
+    table: dict[str, list[float]] = {}
+    for name in names:
+        if name == "accuracy":
+            table[name] = R.accuracy_rewards(texts, solutions)
+        elif name == "format":
+            table[name] = R.format_rewards(texts)
+        elif name == "overlong":
+            if overlong is None:
+                raise ValueError("the overlong reward needs (max_tokens, buffer)")
+            table[name] = R.overlong_rewards(lengths, *overlong)
+        else:
+            raise ValueError(f"unknown reward {name!r}")
+    return table
+
+
+def mean_reward(model_dir: str | Path, problems, names: Sequence[str] = ("accuracy", "format"),
+                weights: Sequence[float] | None = None, samples: int = 4, temperature: float = 1.0,
+                max_new_tokens: int = 320, overlong: tuple[int, int] | None = None, seed: int = 0) -> dict:
+    """Mean total reward (weighted as in training) of sampled answers, and each reward's mean."""
+    from cookbook.toy.prompts import chat_messages
+
+    model, tokenizer = load(model_dir)
+    answers = sample_answers(model, tokenizer, [chat_messages(p.question) for p in problems], samples,
+                             temperature, max_new_tokens, seed)
+    texts = [t for group in answers for t, _ in group]
+    lengths = [n for group in answers for _, n in group]
+    solutions = [p.answer for p in problems for _ in range(samples)]
+    table = reward_table(texts, lengths, solutions, names, overlong)
+    weights = list(weights) if weights is not None else [1.0] * len(names)
+    total = [sum(w * table[n][i] for n, w in zip(names, weights)) for i in range(len(texts))]
+    return {"mean_reward": sum(total) / len(total)} | {n: sum(v) / len(v) for n, v in table.items()}
+
+
+def save_json(path: str | Path, obj) -> Path:
+    from cookbook.io import atomic_write_json
+
+    return atomic_write_json(path, json.loads(json.dumps(obj, default=str)))

@@ -1,0 +1,77 @@
+"""The training jobs of notebooks 03, 05 and 06, built from the recipe and the run manifest.
+
+    job = sft_job(session, "full")   # swift sft on the teacher's verified CoT (stage data, output sft)
+    print(job.shell)                 # the terminal command it stands for
+    result = launch(job)             # live progress; returns the last checkpoint
+
+Every input is read from the manifest (``session.run.input``) and checked row by row in
+the training format before ms-swift starts; a bad row fails with file, line and field.
+Outputs go to the stage folder: ``<run>/<stage>/<name>/`` is ms-swift's output directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cookbook.data.formats import validate_file
+from cookbook.hub import resolve_model
+from cookbook.session import Session
+from cookbook.train.args import dpo_flags, grpo_flags, sft_flags
+from cookbook.train.launcher import TrainJob
+
+
+def student_model(session: Session) -> Path:
+    """The base student's folder (the tiny world's, or the hub model's local copy)."""
+    return resolve_model(session.recipe.student_model)
+
+
+def _job(session: Session, subcommand: str, flags: list[str], output_dir: Path, label: str) -> TrainJob:
+    shared = session.recipe.train
+    env = {"COOKBOOK_SWANLAB_PROJECT": shared.swanlab_project}
+    return TrainJob(subcommand, flags, output_dir, nproc=shared.nproc, label=label, env=env)
+
+
+def _common(session: Session, stage: str, name: str, model: Path, dataset: Path) -> dict:
+    return {"model": model, "dataset": dataset, "output_dir": session.run.stage_dir(stage) / name,
+            "seed": session.recipe.seed, "name": f"{session.recipe.name}-{name}"}
+
+
+def sft_job(session: Session, tuner: str, dataset: Path | None = None, model: Path | None = None) -> TrainJob:
+    """``swift sft`` of the base student on stage data's ``sft`` file; tuner "full" or "lora"."""
+    run = getattr(session.recipe.sft, tuner, None)
+    if run is None:
+        raise ValueError(f"{session.recipe.source}: sft.{tuner} is not set, so this recipe skips {tuner} SFT")
+    dataset = Path(dataset or session.run.input("data", "sft"))
+    validate_file(dataset, "sft")
+    kw = _common(session, "sft", tuner, Path(model or student_model(session)), dataset)
+    if run.tuner != tuner:
+        raise ValueError(f"{session.recipe.source}: sft.{tuner}.tuner is {run.tuner!r}")
+    return _job(session, "sft", sft_flags(run, session.recipe.train, **kw), kw["output_dir"], f"sft-{tuner}")
+
+
+def start_model(session: Session, section) -> Path:
+    """The SFT model a later stage starts from (``start_from`` in its recipe section)."""
+    return session.run.input("sft", section.start_from)
+
+
+def preference_job(session: Session, kind: str, dataset: Path) -> TrainJob:
+    """``swift rlhf --rlhf_type dpo`` on ``dataset``; kind "dpo", or "cogpo" (per-pair beta)."""
+    section = session.recipe.preference
+    run = getattr(section, kind, None)
+    if run is None:
+        raise ValueError(f"{session.recipe.source}: preference.{kind} is not set")
+    validate_file(dataset, kind)
+    kw = _common(session, "preference", kind, start_model(session, section), Path(dataset))
+    flags = dpo_flags(run, session.recipe.train, cogpo=kind == "cogpo", **kw)
+    return _job(session, "rlhf", flags, kw["output_dir"], kind)
+
+
+def grpo_job(session: Session, dataset: Path | None = None) -> TrainJob:
+    """``swift rlhf --rlhf_type grpo`` with cookbook's rewards on stage data's ``grpo`` prompts."""
+    section = session.recipe.grpo
+    if section.run is None:
+        raise ValueError(f"{session.recipe.source}: grpo.run is not set")
+    dataset = Path(dataset or session.run.input("data", "grpo"))
+    validate_file(dataset, "grpo")
+    kw = _common(session, "grpo", "grpo", start_model(session, section), dataset)
+    return _job(session, "rlhf", grpo_flags(section.run, session.recipe.train, **kw), kw["output_dir"], "grpo")
