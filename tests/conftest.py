@@ -7,6 +7,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NETGUARD = Path(__file__).parent / "netguard"
+# Put in every key variable a recipe may name: no executed notebook, log or output may show it.
+API_KEY_CANARY = "sk-canary-7f3a9c1e-never-print-me"
+KEY_VARIABLES = ("OPENAI_API_KEY", "MODELSCOPE_API_KEY", "DASHSCOPE_API_KEY")
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +30,7 @@ def guarded_environment(log: Path) -> dict:
     env = dict(os.environ) | OFFLINE_ENV
     env["PYTHONPATH"] = os.pathsep.join([str(NETGUARD), str(ROOT), env.get("PYTHONPATH", "")])
     env["NETGUARD_LOG"] = str(log)
+    env.update({name: API_KEY_CANARY for name in KEY_VARIABLES})
     return env
 
 

@@ -59,6 +59,13 @@ class BenchmarkPlan:
             args["local_path"] = self.local_path
         return args
 
+    def expected_answers(self) -> int | None:
+        """Answers one model gives (None when the benchmark's size is not known here)."""
+        if self.limit is None:
+            return None
+        per_level = self.name == "math_500"
+        return self.evalscope_limit() * (MATH_500_LEVELS if per_level else 1) * self.samples
+
     def evalscope_limit(self) -> int | None:
         """evalscope applies MATH-500's limit to each difficulty level: divide ours among the five."""
         if self.limit is None:

@@ -204,7 +204,7 @@ def _render(blocks: list[tuple], kind: str) -> str:
             elif tag == "p":
                 out.append(f"<p>{_inline_html(args[0])}</p>")
             elif tag == "table":
-                out.append(args[0].to_html(escape=True, border=0, classes="scores", na_rep=""))
+                out.append(_html_table(args[0]))
             elif tag == "img":
                 out.append(f'<p><img src="{html.escape(args[0])}" alt="{html.escape(args[1])}"></p>')
             elif tag == "ul":
@@ -271,14 +271,13 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
     blocks.append(("table", pd.DataFrame(
         [{"model": c.name, "role": c.role, "stage": c.stage or "", "evaluated as": "API" if c.is_api else "checkpoint",
           "source": c.model if c.is_api else _short(c.model)} for c in candidates]).set_index("model")))
-    links = []
+    blocks.append(("h2", "evalscope's own reports"))
     if evalscope_html:
-        links.append(f"[evalscope's report over all models]({os.path.relpath(evalscope_html, folder)})")
-    for r in results:
-        if r.report_html:
-            links.append(f"[{r.model} / {PRETTY.get(r.benchmark, r.benchmark)}]"
-                         f"({os.path.relpath(r.report_html, folder)}): evalscope's report, predictions and reviews")
-    blocks += [("h2", "evalscope's own reports"), ("ul", links)]
+        blocks.append(("p", f"[evalscope's report over all models]({os.path.relpath(evalscope_html, folder)}) "
+                            "(interactive charts need internet for Plotly; its tables do not)."))
+    blocks.append(("p", "Each run's own folder holds evalscope's report, predictions and reviews (every answer "
+                        "and how it was scored):"))
+    blocks.append(("table", run_links(results, folder)))
 
     md = atomic_write_text(folder / "report.md", _render(blocks, "md"))
     page = atomic_write_text(folder / "report.html", _render(blocks, "html"))
@@ -291,6 +290,33 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
     if evalscope_html:
         out["evalscope_report"] = evalscope_html
     return out
+
+
+def run_links(results: Sequence[BenchmarkResult], folder: Path) -> pd.DataFrame:
+    """Model x benchmark: a link to each evalscope run's own HTML report."""
+    idx = _index(results)
+    models, benches = _models(results), _benchmarks(results)
+    rows = []
+    for m in models:
+        row = {}
+        for b in benches:
+            r = idx.get((m, b))
+            if r is not None and r.report_html:
+                row[PRETTY.get(b, b)] = f"[report]({os.path.relpath(r.report_html, folder)})"
+            else:
+                row[PRETTY.get(b, b)] = ""
+        rows.append(row)
+    return pd.DataFrame(rows, index=pd.Index(models, name="model"))
+
+
+def _html_table(df: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [df.index.name or "", *df.columns])
+    body = []
+    for name, row in df.iterrows():
+        cells = [f"<th>{html.escape(str(name))}</th>"]
+        cells += [f"<td>{'' if pd.isna(v) else _inline_html(str(v))}</td>" for v in row]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="scores"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def _short(path: str) -> str:

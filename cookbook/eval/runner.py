@@ -92,7 +92,8 @@ def task_config(job: Job, protocol: Protocol, api_url: str | None = None) -> dic
         "generation_config": protocol.generation_config(),
         "repeats": plan.samples,
         "limit": plan.evalscope_limit(),
-        "eval_batch_size": protocol.batch_size,
+        # A batch that holds every answer starts at once; a partial one waits for evalscope's 2 s queue timeout.
+        "eval_batch_size": min(protocol.batch_size, plan.expected_answers() or protocol.batch_size),
         "work_dir": str(job.work_dir),
         "no_timestamp": True,
         "seed": protocol.seed,
@@ -145,8 +146,14 @@ def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path):
     log_path = out_dir / candidate.name / "server.log"
     if protocol.serve == "vllm":
         return vllm_serve(candidate.model, model_name="served", log_path=log_path)
-    return swift_deploy(candidate.model, model_name="served", log_path=log_path,
-                        extra_args=["--max_batch_size", str(protocol.batch_size)])
+    # --max_batch_size: concurrent requests are generated together (the default, 1, serves them one by one).
+    server = swift_deploy(candidate.model, model_name="served", log_path=log_path,
+                          extra_args=["--max_batch_size", str(protocol.batch_size)])
+    import torch
+
+    if not torch.cuda.is_available():  # one thread, as in the worker (see worker())
+        server.env = {**(server.env or {}), "OMP_NUM_THREADS": os.environ.get("DISTILL_EVAL_THREADS", "1")}
+    return server
 
 
 def _run_worker(jobs: list[tuple[Job, dict]], out_dir: Path, log: Callable[[str], None]) -> None:
@@ -198,6 +205,12 @@ def worker(spec_path: str) -> int:
     os.dup2(2, 1)  # whatever evalscope prints goes to the log, not into our progress stream
     sys.stdout = sys.stderr
     spec = json.loads(Path(spec_path).read_text())
+    import torch
+
+    if not torch.cuda.is_available():
+        # One thread: small checkpoints gain nothing from more, and on a shared CPU two
+        # spinning OpenMP threads made the same generate() 3 to 30 times slower (measured).
+        torch.set_num_threads(int(os.environ.get("DISTILL_EVAL_THREADS", "1")))
     from evalscope import TaskConfig, run_task
 
     from cookbook.eval.candidates import api_key

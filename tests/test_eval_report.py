@@ -1,0 +1,278 @@
+"""The comparison report: statistics, tables, charts, protocol, candidates (no model runs)."""
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cookbook.eval.candidates import Candidate, distilled_students, label
+from cookbook.eval.protocol import BenchmarkPlan, Protocol, protocol_from_recipe
+from cookbook.eval.report import headline, metrics, score_table, scores_chart, tokens_chart, write_report
+from cookbook.eval.results import BenchmarkResult, mean_and_stderr, per_run_accuracy, summarise
+from cookbook.paths import project_root
+from cookbook.recipe import RecipeError, load_recipe
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+# ---- statistics ---------------------------------------------------------------------------
+
+def test_mean_and_stderr_over_problems_of_per_problem_means():
+    # 3 problems x 4 samples: per-problem means 1.0, 0.5, 0.0
+    mean, se = mean_and_stderr([[1, 1, 1, 1], [1, 0, 1, 0], [0, 0, 0, 0]])
+    assert mean == pytest.approx(0.5)
+    assert se == pytest.approx(0.5 / math.sqrt(3))  # stdev(1, .5, 0) = .5
+
+
+def test_one_sample_per_problem_is_the_binomial_standard_error():
+    scores = [[1]] * 30 + [[0]] * 70
+    mean, se = mean_and_stderr(scores)
+    assert mean == pytest.approx(0.3)
+    assert se == pytest.approx(math.sqrt(0.3 * 0.7 / 99))  # sample variance n/(n-1)
+
+
+def test_degenerate_cases():
+    assert mean_and_stderr([]) == (0.0, 0.0)
+    assert mean_and_stderr([[1, 0]]) == (0.5, 0.0)  # one problem: no spread to measure
+    assert mean_and_stderr([[0, 0], [0, 0]]) == (0.0, 0.0)
+
+
+def test_per_run_accuracy_takes_the_kth_sample_of_every_problem():
+    rows = [{"generation_index": k, "value": v} for k, v in [(0, 1), (1, 0), (0, 1), (1, 1), (0, 0), (1, 0)]]
+    assert per_run_accuracy(rows) == pytest.approx([2 / 3, 1 / 3])
+
+
+# ---- reading evalscope's outputs ------------------------------------------------------------
+
+def fake_run(folder: Path, model: str, bench: str, scores: list[list[float]], answer="<r> x", subset="default",
+             score: float | None = None) -> Path:
+    """An evalscope run folder as evalscope 1.14 writes it: reviews and report JSON."""
+    lines, sid = [], 0
+    for g, per_problem in enumerate(scores):
+        for k, v in enumerate(per_problem):
+            lines.append(json.dumps({
+                "index": sid,
+                "messages": [{"role": "user", "content": "q"},
+                             {"role": "assistant", "content": [{"type": "reasoning", "reasoning": answer},
+                                                               {"type": "text", "text": "The answer is 1."}]}],
+                "sample_score": {"score": {"value": {"acc": v, "other": 1.0}, "main_score_name": "acc"},
+                                 "sample_id": sid, "group_id": g, "generation_index": k},
+            }))
+            sid += 1
+    reviews = folder / "reviews" / model / f"{bench}_{subset}.jsonl"
+    reviews.parent.mkdir(parents=True, exist_ok=True)
+    reviews.write_text("\n".join(lines) + "\n")
+    flat = [v for p in scores for v in p]
+    report = folder / "reports" / model / f"{bench}.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({"metrics": [{"score": score if score is not None else sum(flat) / len(flat)}]}))
+    (folder / "reports" / "report.html").write_text("<html></html>")
+    return folder
+
+
+def test_summarise_reads_reviews_and_counts_tokens(tmp_path):
+    run = fake_run(tmp_path / "r", "m", "aime24", [[1, 0, 0, 0], [1, 1, 1, 1]], answer="one two three")
+    r = summarise(run, "m", "aime24", count_tokens=lambda text: len(text.split()))
+    assert (r.problems, r.samples) == (2, 4)
+    assert r.score == pytest.approx(5 / 8) and r.mean == pytest.approx(5 / 8)
+    assert r.per_sample_run == pytest.approx([1.0, 0.5, 0.5, 0.5])
+    assert r.mean_tokens == pytest.approx(3 + 4)  # reasoning and final answer
+    assert r.report_html.endswith("reports/report.html")
+
+
+def test_summarise_groups_problems_per_subset(tmp_path):
+    run = tmp_path / "r"
+    fake_run(run, "m", "math_500", [[1], [0]], subset="Level 1")
+    fake_run(run, "m", "math_500", [[1], [1]], subset="Level 2", score=0.75)
+    r = summarise(run, "m", "math_500")
+    assert r.problems == 4 and r.mean == pytest.approx(0.75)
+
+
+def test_a_resumed_run_that_repeats_a_line_counts_it_once(tmp_path):
+    run = fake_run(tmp_path / "r", "m", "gsm8k", [[1], [0]], subset="main")
+    path = run / "reviews" / "m" / "gsm8k_main.jsonl"
+    path.write_text(path.read_text() + path.read_text().splitlines()[0] + "\n")
+    assert summarise(run, "m", "gsm8k").problems == 2
+
+
+# ---- tables, charts, report -----------------------------------------------------------------
+
+CANDIDATES = [Candidate("teacher", "teacher", "/t"), Candidate("student-base", "base", "/b"),
+              Candidate("sft-full", "distilled", "/s", stage="sft"), Candidate("dpo", "distilled", "/d", stage="preference")]
+
+
+def results_fixture(tmp_path) -> list[BenchmarkResult]:
+    table = {"teacher": (0.95, 0.60, 0.05), "student-base": (0.02, 0.00, 0.0),
+             "sft-full": (0.70, 0.40, 0.0), "dpo": (0.74, 0.42, 0.025)}
+    out = []
+    for model, scores in table.items():
+        for bench, s in zip(["gsm8k", "math_500", "aime24"], scores):
+            run = tmp_path / model / bench
+            html = run / "reports" / "report.html"
+            html.parent.mkdir(parents=True, exist_ok=True)
+            html.write_text("<html></html>")
+            rjson = run / "reports" / model / f"{bench}.json"
+            rjson.parent.mkdir(parents=True, exist_ok=True)
+            rjson.write_text(json.dumps({"metrics": [{"score": s}]}))
+            out.append(BenchmarkResult(model, bench, s, s, 0.02, 100, 4 if bench == "aime24" else 1,
+                                       [s], 100.0 + 10 * len(model), str(rjson), str(html)))
+    return out
+
+
+def test_score_table_is_model_by_benchmark_with_standard_errors(tmp_path):
+    table = score_table(results_fixture(tmp_path))
+    assert list(table.index) == ["teacher", "student-base", "sft-full", "dpo"]
+    assert list(table.columns) == ["GSM8K", "MATH-500", "AIME 2024"]
+    assert table.loc["teacher", "GSM8K"] == "95.0 ± 2.0"
+
+
+def test_headline_finds_the_best_distilled_student_and_its_gain(tmp_path):
+    h = headline(results_fixture(tmp_path), CANDIDATES)
+    assert h["best_distilled"] == "dpo"
+    assert h["gain_over_base"] == pytest.approx(0.72)
+    assert h["teacher"] == 0.95 and h["base"] == 0.02
+
+
+def test_charts_have_one_bar_per_model_and_benchmark_and_one_point_per_model(tmp_path):
+    results = results_fixture(tmp_path)
+    fig = scores_chart(results, CANDIDATES, tmp_path / "s.png")
+    bars = [p for p in fig.axes[0].patches]
+    assert len(bars) == 4 * 3
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG
+    fig = tokens_chart(results, CANDIDATES, tmp_path / "t.png")
+    assert len(fig.axes) == 3  # one panel per math benchmark
+    assert len(fig.axes[0].get_lines()) >= 4
+    assert (tmp_path / "t.png").read_bytes()[:8] == PNG
+
+
+def protocol_fixture() -> Protocol:
+    return Protocol(profile="tiny", benchmarks=(
+        BenchmarkPlan("gsm8k", 100, 1, "{question}\nPlease reason step by step.", "/x/gsm8k"),
+        BenchmarkPlan("aime24", None, 4, "{question}\nPlease reason step by step.", "/x/aime24"),
+    ), temperature=0.6, top_p=0.95, max_tokens=320, batch_size=64, serve="checkpoint")
+
+
+def test_report_holds_table_charts_protocol_and_links_to_evalscope(tmp_path, monkeypatch):
+    import cookbook.eval.report as report
+
+    monkeypatch.setattr(report, "combined_evalscope_report", lambda results, folder: None)
+    results = results_fixture(tmp_path / "eval")
+    paths = write_report(tmp_path / "report", results, CANDIDATES, protocol_fixture(), run_name="demo")
+    md = paths["report_md"].read_text()
+    page = paths["report_html"].read_text()
+    for text in ("95.0 ± 2.0", "temperature: 0.6", "max new tokens: 320", "samples per problem",
+                 "Please reason step by step.", "**dpo**", "± one standard error"):
+        assert text in md, text
+    assert "<table" in page and "<strong>dpo</strong>" in page and "95.0 ± 2.0" in page
+    for name in ("scores_chart", "tokens_chart"):
+        assert paths[name].read_bytes()[:8] == PNG
+        assert f'src="{paths[name].name}"' in page and f"]({paths[name].name})" in md
+    links = re.findall(r'href="([^"]+)"', page)
+    assert len(links) == len(results)
+    assert all((tmp_path / "report" / link).resolve().exists() for link in links)
+    data = json.loads(paths["results"].read_text())
+    assert data["protocol"]["temperature"] == 0.6 and len(data["results"]) == 12
+
+
+def test_manifest_metrics_are_nested_model_then_benchmark(tmp_path):
+    m = metrics(results_fixture(tmp_path), CANDIDATES, protocol_fixture())
+    assert m["scores"]["teacher"]["gsm8k"] == 0.95
+    assert m["samples"]["dpo"]["aime24"] == 4
+    assert m["roles"] == {"teacher": "teacher", "student-base": "base", "sft-full": "distilled", "dpo": "distilled"}
+    assert m["headline"]["best_distilled"] == "dpo"
+    json.dumps(m)  # the manifest is JSON
+
+
+# ---- the protocol ---------------------------------------------------------------------------
+
+def test_tiny_protocol_uses_one_prompt_for_every_math_benchmark_and_samples_aime(world):
+    p = protocol_from_recipe(load_recipe("recipes/tiny.yaml"), world=world)
+    prompts = {b.name: b.prompt for b in p.benchmarks}
+    assert prompts["ifeval"] is None
+    assert len({prompts[n] for n in ("gsm8k", "math_500", "aime24", "aime25")}) == 1
+    assert p.plan("aime24").samples >= 2 and p.plan("aime25").samples >= 2
+    assert p.temperature > 0  # several samples per problem differ only when sampling
+    assert all(Path(b.local_path).is_dir() for b in p.benchmarks)
+    # evalscope formats its template with str.format: our braces survive, {question} is filled
+    template = p.plan("aime24").dataset_args()["prompt_template"]
+    assert template.format(question="What is 2+2?") == "What is 2+2?\nPlease reason step by step, and put your final answer within \\boxed{}."
+
+
+def test_math_500_limit_is_divided_among_the_five_levels():
+    plan = BenchmarkPlan("math_500", 50, 1, "{question}", None)
+    assert plan.evalscope_limit() == 10 and plan.expected_answers() == 50
+    assert BenchmarkPlan("aime24", 10, 4, "{question}", None).expected_answers() == 40
+    assert BenchmarkPlan("gsm8k", None, 1, "{question}", None).expected_answers() is None
+
+
+def test_protocol_rows_state_every_setting():
+    p = protocol_fixture()
+    rows = p.rows()
+    assert [r["benchmark"] for r in rows] == ["GSM8K", "AIME 2024"]
+    assert rows[1]["samples per problem"] == 4 and rows[1]["problems"] == "all"
+    settings = p.settings()
+    for key in ("temperature", "top_p", "max new tokens", "score", "CoT tokens"):
+        assert key in settings
+    assert p.fingerprint() != Protocol(**{**p.__dict__, "temperature": 0.7}).fingerprint()
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (project_root() / "recipes").glob("*.yaml")))
+def test_every_recipe_gives_aime_several_samples(name, world):
+    p = protocol_from_recipe(load_recipe(project_root() / "recipes" / name), world=world)
+    assert p.plan("aime24").samples >= 2
+
+
+def _recipe(tmp_path, eval_section: dict) -> Path:
+    raw = yaml.safe_load((project_root() / "recipes" / "tiny.yaml").read_text())
+    raw["eval"] = eval_section
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"aime_samples": 1}, "eval.aime_samples"),
+    ({"prompt": "no placeholder"}, "eval.prompt"),
+    ({"limit": {"gsm8k": 0}}, "eval.limit"),
+    ({"limit": {"mmlu": 10}}, "eval.limit"),
+    ({"temperature": 0}, "eval.temperature"),
+    ({"serve": "ollama"}, "eval.serve"),
+])
+def test_bad_eval_sections_fail_with_the_key(tmp_path, section, message):
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        load_recipe(_recipe(tmp_path, section))
+
+
+# ---- the candidates -------------------------------------------------------------------------
+
+def test_labels_are_short_and_keep_the_stage_when_needed():
+    assert label("sft", "model-full") == "sft-full"
+    assert label("sft", "model-lora") == "sft-lora"
+    assert label("preference", "model-dpo") == "dpo"
+    assert label("kd", "model-kd-offline") == "kd-offline"
+    assert label("grpo", "model") == "grpo"
+
+
+def test_distilled_students_are_every_model_output_in_notebook_order(tmp_path):
+    manifest = {"stages": {
+        "grpo": {"outputs": {"model-grpo": {"path": "grpo/model-grpo", "sha256": "g"}}},
+        "sft": {"outputs": {"model-full": {"path": "sft/model-full", "sha256": "f"},
+                            "model-lora": {"path": "sft/model-lora", "sha256": "l"},
+                            "losses": {"path": "sft/losses.png", "sha256": "x"}}},
+        "data": {"outputs": {"sft": {"path": "data/sft.jsonl", "sha256": "d"}}},
+        "preference": {"outputs": {"model-dpo": {"path": "/abs/dpo", "sha256": "p"}}},
+    }}
+    found = distilled_students(manifest, tmp_path)
+    assert [c.name for c in found] == ["sft-full", "sft-lora", "dpo", "grpo"]
+    assert found[0].model == str(tmp_path / "sft" / "model-full") and found[0].identity == "f"
+    assert found[2].model == "/abs/dpo"
+    assert {c.role for c in found} == {"distilled"}
+
+
+def test_two_stages_with_the_same_label_are_told_apart(tmp_path):
+    manifest = {"stages": {"sft": {"outputs": {"model-x": {"path": "a", "sha256": "1"}}},
+                           "kd": {"outputs": {"model-x": {"path": "b", "sha256": "2"}}}}}
+    assert sorted(c.name for c in distilled_students(manifest, tmp_path)) == ["kd-x", "sft-x"]
