@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 RECIPE     ?= recipes/tiny.yaml
 RUN_DIR    ?= runs/demo
 
-.PHONY: install world demo test test-fast bench clean
+.PHONY: install world demo test test-fast bench clean download
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,9 @@ test: install
 
 test-fast: install  ## unit tests only, no notebook execution
 	$(PY) -m pytest -m "not slow"
+
+download: install  ## fetch models, benchmarks and IFEval's data ahead: make download RECIPE=recipes/workshop.yaml
+	$(PY) -m cookbook.eval.download --recipe $(RECIPE)
 
 bench: install
 	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "==> $$b"; $(PY) $$b || exit 1; done

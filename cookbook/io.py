@@ -39,18 +39,25 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
     return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Rows of a JSON-lines file; a bad line fails with the file and line number."""
-    rows = []
+class JsonLinesError(ValueError):
+    """A line of a JSON-lines file is not JSON; the message names the file and the line."""
+
+
+def iter_jsonl(path: str | Path):
+    """(line number, row) for each non-blank line of a JSON-lines file."""
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                yield line_no, json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{line_no}: not valid JSON ({e.msg})") from None
-    return rows
+                raise JsonLinesError(f"{path}:{line_no}: not valid JSON ({e.msg})") from None
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Rows of a JSON-lines file; a bad line fails with the file and line number."""
+    return [row for _, row in iter_jsonl(path)]
 
 
 def sha256_file(path: str | Path) -> str:

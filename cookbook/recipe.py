@@ -149,6 +149,7 @@ class TrainRun(Section):
     lora_alpha: int = Field(32, gt=0)
     lora_target: str = "all-linear"
     gradient_checkpointing: bool = True
+    deepspeed: str | None = Field(None, description="this run's DeepSpeed config; default: train.deepspeed")
     save_steps: int = Field(100, gt=0, description="checkpoint every N steps: what a resume starts from")
     save_total_limit: int = Field(2, gt=0)
     logging_steps: int = Field(5, gt=0)

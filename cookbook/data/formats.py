@@ -42,7 +42,7 @@ from typing import Literal
 from cookbook.data.prompts import load_template
 from cookbook.data.records import CoTRecord
 from cookbook.data.verify import PreferencePair
-from cookbook.io import write_jsonl
+from cookbook.io import iter_jsonl, write_jsonl
 
 FORMATS = ("sft", "dpo", "cogpo", "grpo", "kd")
 _FIELDS = {  # in the order they are checked
@@ -199,19 +199,12 @@ def _jsonable(row):
 def validate_file(path: str | Path, fmt: str) -> int:
     """Check an existing JSON-lines file (e.g. one a user brings); returns its row count."""
     count = 0
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DatasetRowError(str(path), line_no, "row", f"not valid JSON ({e.msg})") from None
-            try:
-                validate_row(row, fmt)
-            except RowError as e:
-                raise DatasetRowError(str(path), line_no, e.field, e.problem) from None
-            count += 1
+    for line_no, row in iter_jsonl(path):
+        try:
+            validate_row(row, fmt)
+        except RowError as e:
+            raise DatasetRowError(str(path), line_no, e.field, e.problem) from None
+        count += 1
     return count
 
 

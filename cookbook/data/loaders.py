@@ -17,12 +17,12 @@ on a malformed row with "<file>:<line>: <field>: <problem>".
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from cookbook.data.answers import last_boxed
 from cookbook.data.records import CoTRecord, split_response
+from cookbook.io import JsonLinesError, iter_jsonl
 
 Source = str | Path | Iterable[dict]
 PROMPT_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -35,15 +35,11 @@ class FormatError(ValueError):
 def iter_rows(source: Source) -> Iterator[tuple[str, int, dict]]:
     """(where, line, row) for each row: ``where`` names the file (or "rows"), ``line`` is 1-based."""
     if isinstance(source, (str, Path)):
-        with open(source, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise FormatError(f"{source}:{line_no}: not valid JSON ({e.msg})") from None
+        try:
+            for line_no, row in iter_jsonl(source):
                 yield str(source), line_no, row
+        except JsonLinesError as e:
+            raise FormatError(str(e)) from None
     else:
         for i, row in enumerate(source, 1):
             yield "rows", i, row

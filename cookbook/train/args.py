@@ -47,8 +47,9 @@ def _flags(pairs: dict) -> list[str]:
 def common_flags(run: TrainRun, shared: TrainShared, *, model: str | Path, dataset: str | Path,
                  output_dir: str | Path, seed: int, name: str) -> dict:
     """The flags every training command shares (as an ordered dict; None = not given)."""
-    if shared.deepspeed and shared.deepspeed not in DEEPSPEED_PRESETS and not Path(shared.deepspeed).exists():
-        raise ValueError(f"train.deepspeed: {shared.deepspeed!r} is neither one of {', '.join(DEEPSPEED_PRESETS)} "
+    deepspeed = run.deepspeed or shared.deepspeed
+    if deepspeed and deepspeed not in DEEPSPEED_PRESETS and not Path(deepspeed).exists():
+        raise ValueError(f"deepspeed: {deepspeed!r} is neither one of {', '.join(DEEPSPEED_PRESETS)} "
                          f"nor an existing JSON file")
     flags = {
         "model": str(model),
@@ -76,7 +77,7 @@ def common_flags(run: TrainRun, shared: TrainShared, *, model: str | Path, datas
         "seed": seed,
         "data_seed": seed,
         "dataloader_num_workers": shared.dataloader_workers,
-        "deepspeed": shared.deepspeed,
+        "deepspeed": deepspeed,
     }
     if run.tuner == "lora":
         flags |= {"lora_rank": run.lora_rank, "lora_alpha": run.lora_alpha, "target_modules": run.lora_target}
@@ -107,7 +108,7 @@ def plugins_for(shared: TrainShared, *names: str) -> list[str]:
 def _finish(flags: dict, run: TrainRun, plugins: list[str]) -> list[str]:
     if plugins:
         flags["external_plugins"] = plugins
-    clash = sorted(set(run.extra) & set(flags))
+    clash = sorted(k for k in run.extra if flags.get(k) is not None)
     if clash:
         raise ValueError(f"extra: {', '.join(clash)} is set by the recipe's own fields; change it there")
     return _flags(flags | dict(run.extra))

@@ -104,7 +104,7 @@ class TrainResult:
     checkpoint: Path  # the last checkpoint: a loadable model folder (full) or a LoRA adapter
     output_dir: Path
     history: list[dict]  # what ms-swift logged, one dict per logging step
-    seconds: float  # wall time of this launch (0 when reused)
+    seconds: float  # wall time of the training (of the original launch when reused)
     resumed_from: Path | None = None
     reused: bool = False  # finished earlier with the same flags, data and model: not trained again
     log: Path | None = None
@@ -180,7 +180,8 @@ def launch(job: TrainJob, progress: bool = True, metric: str | None = None) -> T
         state = {}
     if state.get("finished") and Path(state.get("checkpoint", "")).exists():
         _say(f"{job.label}: already trained with these flags and data; reusing {state['checkpoint']}")
-        return TrainResult(Path(state["checkpoint"]), out, read_history(out), 0.0, reused=True, log=out / LOG_FILE)
+        return TrainResult(Path(state["checkpoint"]), out, read_history(out), state.get("seconds", 0.0),
+                           reused=True, log=out / LOG_FILE)
 
     out.mkdir(parents=True, exist_ok=True)
     done = checkpoints(out)

@@ -66,7 +66,9 @@ def load(model_dir: str | Path):
     """(model, tokenizer) with transformers, on the GPU when there is one."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in every notebook cell that loads a model
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
     if torch.cuda.is_available():
         model = model.to("cuda")

@@ -1,0 +1,49 @@
+"""`make download`: what it fetches for each profile (no internet here: the hub calls are faked)."""
+
+import pytest
+
+from cookbook.eval import download
+from cookbook.eval.protocol import BenchmarkPlan, Protocol, protocol_from_recipe
+from cookbook.recipe import load_recipe
+
+
+def test_tiny_profile_needs_nothing_from_the_internet(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path))
+    assert download.main(["--recipe", "recipes/tiny.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to download" in out and "punkt_tab:" in out
+
+
+def test_workshop_fetches_the_student_but_not_the_api_teacher(monkeypatch):
+    from cookbook import hub
+
+    asked = []
+    monkeypatch.setattr(hub, "resolve_model", lambda ref: asked.append(ref) or f"/cache/{ref}")
+    models = download.download_models(load_recipe("recipes/workshop.yaml"), log=lambda m: None)
+    assert asked == ["Qwen/Qwen2.5-1.5B-Instruct"]
+    assert models == {"Qwen/Qwen2.5-1.5B-Instruct": "/cache/Qwen/Qwen2.5-1.5B-Instruct"}
+
+
+def test_workshop_benchmarks_go_to_evalscopes_cache_from_the_hub(monkeypatch, tmp_path):
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path))
+    p = protocol_from_recipe(load_recipe("recipes/workshop.yaml"))
+    assert p.dataset_dir == str(tmp_path / "evalscope") and p.dataset_hub in ("modelscope", "huggingface")
+    assert all(b.local_path is None for b in p.benchmarks)
+    assert all(b.limit == 100 for b in p.benchmarks)
+
+
+def test_benchmarks_load_through_evalscopes_own_loader(world, monkeypatch):
+    """The same evalscope calls as a hub download, fed from a local folder (the toy GSM8K)."""
+    plan = BenchmarkPlan("gsm8k", None, 1, "{question}", None)
+    folder = str(world.benchmark_dir("gsm8k"))
+    monkeypatch.setattr(BenchmarkPlan, "dataset_args", lambda self: {"few_shot_num": 0, "local_path": folder})
+    proto = Protocol(profile="workshop", benchmarks=(plan,), temperature=0.6, top_p=0.95, max_tokens=64,
+                     batch_size=1, serve="checkpoint", dataset_dir=None)
+    lines = []
+    assert download.download_benchmarks(proto, log=lines.append) == ["gsm8k"]
+    assert "200 problems cached" in lines[-1]
+
+
+@pytest.mark.parametrize("recipe", ["recipes/workshop.yaml", "recipes/full.yaml"])
+def test_gpu_profiles_serve_local_models_with_vllm(recipe):
+    assert protocol_from_recipe(load_recipe(recipe)).serve == "vllm"

@@ -1,0 +1,112 @@
+"""07_evaluation: the comparison report, as `make demo` produces it, and run alone on a run directory."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+import yaml
+
+from cookbook.notebooks import notebook_paths
+from cookbook.paths import project_root
+
+pytestmark = pytest.mark.slow
+
+TRAINING_NOTEBOOKS = ("03_", "04_", "05_", "06_")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def errors(notebook_path) -> list:
+    nb = nbformat.read(notebook_path, as_version=4)
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+
+
+def check_report(run_dir, eval_stage) -> None:
+    for name in ("report_md", "report_html", "results"):
+        assert (run_dir / eval_stage["outputs"][name]["path"]).exists(), name
+    for name in ("scores_chart", "tokens_chart"):
+        assert (run_dir / eval_stage["outputs"][name]["path"]).read_bytes()[:8] == PNG
+    md = (run_dir / eval_stage["outputs"]["report_md"]["path"]).read_text()
+    for text in ("## Protocol", "temperature: 0.6", "samples per problem", "evalscope's own reports", "± "):
+        assert text in md, text
+
+
+def test_demo_report_shows_what_distillation_did(demo_run):
+    """The issue's numbers, as scored by evalscope: the teacher beats the base student, and the
+    best distilled student beats its base by at least 20 points on the toy GSM8K split."""
+    run_dir, _ = demo_run
+    assert not errors(run_dir / "notebooks" / "07_evaluation.ipynb")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    ev = manifest["stages"]["eval"]
+    scores, roles = ev["metrics"]["scores"], ev["metrics"]["roles"]
+    assert scores["teacher"]["gsm8k"] > scores["student-base"]["gsm8k"]
+    assert set(scores["teacher"]) == {"gsm8k", "math_500", "aime24", "aime25", "ifeval"}
+    assert all(ev["metrics"]["samples"][m]["aime24"] >= 2 for m in scores)  # never a single pass
+    distilled = [m for m, role in roles.items() if role == "distilled"]
+    if not any(p.name.startswith(TRAINING_NOTEBOOKS) for p in notebook_paths()):
+        pytest.skip("no training notebook yet: nothing distilled to compare")
+    assert distilled, "the training notebooks recorded no model-* output"
+    best = max(distilled, key=lambda m: scores[m]["gsm8k"])
+    assert scores[best]["gsm8k"] - scores["student-base"]["gsm8k"] >= 0.20, (best, scores)
+    assert ev["metrics"]["headline"]["best_distilled"] == best
+    check_report(run_dir, ev)
+
+
+def small_recipe(tmp_path):
+    """recipes/tiny.yaml with smaller evaluation limits: the same code paths in a minute."""
+    raw = yaml.safe_load((project_root() / "recipes" / "tiny.yaml").read_text())
+    raw["eval"] = raw["eval"] | {"limit": {"gsm8k": 24, "math_500": 10, "aime24": 3, "aime25": 3, "ifeval": 6},
+                                 "aime_samples": 2}
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_07_runs_alone_on_a_run_directory_with_a_stand_in_student(world, tmp_path, guarded_env):
+    """A run directory whose only 'distilled' model is a copy of the teacher, recorded under a fake
+    stage: notebook 07 finds it, evaluates three models, checks the teacher behind swift deploy,
+    writes the report and records the stage, offline."""
+    env, log = guarded_env
+    recipe, run_dir = small_recipe(tmp_path), tmp_path / "run"
+    setup = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        from cookbook.session import start
+        from cookbook.toy.world import load_world
+        s = start({str(recipe)!r}, {str(run_dir)!r})
+        s.run.record("fake", {{"model-teacher-copy": load_world().model_dir("teacher")}})
+    """)], env=env, capture_output=True, text=True, timeout=300)
+    assert setup.returncode == 0, setup.stderr[-3000:]
+    out = run_dir / "notebooks" / "07_evaluation.ipynb"
+    out.parent.mkdir()
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import papermill
+        papermill.execute_notebook({str(project_root() / "notebooks" / "07_evaluation.ipynb")!r}, {str(out)!r},
+            parameters={{"recipe": {str(recipe)!r}, "run_dir": {str(run_dir)!r}, "server_check_problems": 4}},
+            cwd={str(project_root() / "notebooks")!r}, kernel_name="python3", progress_bar=False)
+    """)], env=env, capture_output=True, text=True, timeout=1800, cwd=project_root())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert not errors(out)
+
+    ev = json.loads((run_dir / "manifest.json").read_text())["stages"]["eval"]
+    m = ev["metrics"]
+    assert m["roles"] == {"teacher": "teacher", "student-base": "base", "teacher-copy": "distilled"}
+    assert m["problems"]["teacher"] == {"gsm8k": 24, "math_500": 10, "aime24": 3, "aime25": 3, "ifeval": 6}
+    assert m["samples"]["teacher"]["aime24"] == 2
+    assert m["scores"]["teacher"]["gsm8k"] >= 0.75 > 0.25 >= m["scores"]["student-base"]["gsm8k"]
+    assert m["headline"]["best_distilled"] == "teacher-copy" and m["headline"]["gain_over_base"] >= 0.20
+    assert m["server_check"]["problems"] == 4 and m["server_check"]["served"] >= 0.5
+    check_report(run_dir, ev)
+    assert log.read_text() == ""  # evalscope, IFEval and swift deploy stayed on loopback
+
+    # Run again: every evaluation comes from the cache.
+    again = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        from cookbook.session import start
+        from cookbook.eval import candidates_from_session, protocol_from_recipe, evaluate_run
+        s = start({str(recipe)!r}, {str(run_dir)!r})
+        lines = []
+        evaluate_run(s, candidates_from_session(s), protocol_from_recipe(s.recipe), log=lines.append)
+        print(sum("cached" in line for line in lines), len(lines))
+    """)], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.split()[-2:] == ["15", "15"]
