@@ -60,3 +60,15 @@ def guarded_env(tmp_path):
 @pytest.fixture
 def python():
     return sys.executable
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/test_notebook_NN_*.py run only while notebooks/NN_*.ipynb is in the demo.
+
+    A notebook still being written lives in notebooks/wip/: neither `make demo` nor its
+    tests run it.
+    """
+    name = collection_path.name
+    if name.startswith("test_notebook_") and name[14:16].isdigit():
+        return not any((ROOT / "notebooks").glob(f"{name[14:16]}_*.ipynb"))
+    return None

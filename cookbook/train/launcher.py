@@ -90,6 +90,7 @@ class TrainJob:
             return [sys.executable, "-m", module, *flags]
         script = importlib.util.find_spec(module).origin  # what `swift sft` hands to torchrun, too
         return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(self.nproc),
+                "--master_addr", self.env.get("MASTER_ADDR", "127.0.0.1"),
                 "--master_port", self.env.get("MASTER_PORT") or str(free_port()), script, *flags]
 
     def flag(self, name: str) -> str | None:
@@ -251,6 +252,11 @@ def _env(job: TrainJob) -> dict[str, str]:
     env.setdefault("MASTER_PORT", str(free_port()))
     if job.nproc > 1 and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // job.nproc))
+    if job.nproc > 1 and "NNODES" not in os.environ:
+        # One machine: the processes meet on loopback (gloo would otherwise pick the
+        # address the host name resolves to).
+        env.setdefault("MASTER_ADDR", "127.0.0.1")
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
     return env | job.env
 
 

@@ -130,8 +130,8 @@ def test_two_processes_run_under_torchrun():
     job = TrainJob("sft", ["--model", "m"], "/tmp/x", nproc=2, env={"MASTER_PORT": "29999"})
     argv = job.argv()
     assert argv[:3] == [sys.executable, "-m", "torch.distributed.run"]
-    assert argv[3:7] == ["--nproc_per_node", "2", "--master_port", "29999"]
-    assert argv[7].endswith("swift/cli/sft.py") and argv[-2:] == ["--model", "m"]
+    assert argv[3:9] == ["--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", "29999"]
+    assert argv[9].endswith("swift/cli/sft.py") and argv[-2:] == ["--model", "m"]
     assert job.shell.startswith("NPROC_PER_NODE=2 swift sft --model m")
     assert TrainJob("rlhf", ["--a", "1"], "/tmp/x").argv() == [sys.executable, "-m", "swift.cli.rlhf", "--a", "1"]
 

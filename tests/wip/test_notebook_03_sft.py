@@ -1,0 +1,55 @@
+"""03_sft as `make demo` runs it: the distilled student must beat the base student."""
+
+import json
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def stage(run_dir, name):
+    return json.loads((run_dir / "manifest.json").read_text())["stages"][name]
+
+
+def outputs(run_dir, notebook):
+    nb = nbformat.read(run_dir / "notebooks" / notebook, as_version=4)
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
+def test_notebook_ran_and_showed_command_progress_and_curves(demo_run):
+    run_dir, _ = demo_run
+    outs = outputs(run_dir, "03_sft.ipynb")
+    assert not [o for o in outs if o.output_type == "error"]
+    text = json.dumps(outs)
+    assert "swift sft --model" in text and "--tuner_type full" in text and "--tuner_type lora" in text
+    assert "step/s" in text or "s/step" in text  # the live progress bar
+    assert text.count("image/png") >= 3  # loss curves and the accuracy chart
+    assert "notebook wall time" in text
+
+
+def test_sft_on_the_teachers_cot_raises_accuracy_by_20_points(demo_run):
+    run_dir, _ = demo_run
+    m = stage(run_dir, "sft")["metrics"]
+    assert m["gsm8k_quick_accuracy_full"] >= m["base_gsm8k_quick_accuracy"] + 0.20
+    assert m["gsm8k_quick_accuracy"] == m["gsm8k_quick_accuracy_full"]
+    assert m["final_loss_full"] < 0.2
+    assert 0 < m["wall_seconds"] < 900
+
+
+def test_models_are_merged_loadable_folders(demo_run):
+    run_dir, _ = demo_run
+    out = stage(run_dir, "sft")["outputs"]
+    for name in ("model-full", "model-lora"):
+        folder = run_dir / out[name]["path"]
+        assert (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+        assert (folder / "tokenizer_config.json").exists()
+        assert not (folder / "adapter_config.json").exists()  # the LoRA adapter was merged
+        assert not (folder / "optimizer.pt").exists()
+    assert (run_dir / out["loss_chart"]["path"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_swanlab_ran_offline_into_the_run_directory(demo_run):
+    run_dir, log = demo_run
+    assert list((run_dir / "sft" / "full" / "swanlog").iterdir())
+    assert log.read_text() == ""
