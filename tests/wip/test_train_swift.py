@@ -2,9 +2,9 @@
 resume after a kill. A few steps of the tiny student each; about 2 minutes in all."""
 
 import json
-import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -13,7 +13,7 @@ from cookbook.data.formats import write_sft
 from cookbook.recipe import load_recipe
 from cookbook.toy.prompts import chat_messages, think_response
 from cookbook.train.args import sft_flags
-from cookbook.train.launcher import TrainJob, _env, checkpoints, launch
+from cookbook.train.launcher import TrainJob, checkpoints, launch
 
 pytestmark = pytest.mark.slow
 
@@ -45,36 +45,43 @@ def test_two_processes_on_cpu(job_for):
     assert job.shell.startswith("NPROC_PER_NODE=2 swift sft")
     result = launch(job, progress=False)
     log = result.log.read_text()
-    assert "world_size: 2" in log and "rank: 1" in log  # two ranks really trained
+    assert "world_size: 2" in log  # ms-swift logs from rank 0 only
     assert [h["step"] for h in result.history] == [1, 2, 3]
+    # Two ranks of 4 rows each: 3 steps go through 24 of the 64 rows (one rank alone: 12).
+    assert result.history[-1]["epoch"] == pytest.approx(3 * 4 * 2 / 64, abs=1e-3)
     assert (result.checkpoint / "model.safetensors").exists()
     state = json.loads((result.checkpoint / "trainer_state.json").read_text())
     assert state["global_step"] == 3
 
 
-def test_resume_after_a_kill(job_for):
+def test_resume_after_an_interruption(job_for, tmp_path):
     job = job_for("resume", steps=8, save_steps=2)
-    job.output_dir.mkdir(parents=True)
-    # A first launch, killed as a crash or a stop button would, once checkpoint-4 exists.
-    proc = subprocess.Popen(job.argv(), env=_env(job), cwd=job.output_dir, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"subcommand": job.subcommand, "flags": job.flags, "output_dir": str(job.output_dir)}))
+    # A first launch from another Python process, interrupted as the notebook's stop button
+    # does (SIGINT -> KeyboardInterrupt) once checkpoint-4 exists.
+    script = ("import json, sys; from cookbook.train.launcher import TrainJob, launch; "
+              "launch(TrainJob(**json.load(open(sys.argv[1]))), progress=False)")
+    first = subprocess.Popen([sys.executable, "-c", script, str(spec)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
     while not any(p.name == "checkpoint-4" for p in checkpoints(job.output_dir)):
-        assert proc.poll() is None and time.time() < deadline, "ms-swift ended before checkpoint-4"
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+        assert first.poll() is None and time.time() < deadline, f"ended before checkpoint-4: {first.stderr.read()}"
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(60) != 0 and "KeyboardInterrupt" in first.stderr.read()
     done = [p.name for p in checkpoints(job.output_dir)]
+    time.sleep(3)
+    assert [p.name for p in checkpoints(job.output_dir)] == done, "ms-swift kept running after the interrupt"
     assert "checkpoint-8" not in done
     # The same job again: it resumes from the newest complete checkpoint and finishes.
     result = launch(job, progress=False)
     assert result.resumed_from is not None and result.resumed_from.name == done[-1]
-    assert "--resume_from_checkpoint" in result.log.read_text()
     state = json.loads((result.checkpoint / "trainer_state.json").read_text())
-    assert state["global_step"] == 8
-    resumed_at = int(done[-1].split("-")[1])
+    assert state["global_step"] == 8 and result.checkpoint.name == "checkpoint-8"
     assert [h["step"] for h in result.history] == list(range(1, 9))
-    # Steps before the checkpoint were not trained again: the second launch logged only later ones.
-    second = result.log.read_text().split("--resume_from_checkpoint")[1]
+    # Steps up to the checkpoint were not trained again: the second launch logged only later ones.
+    resumed_at = int(done[-1].split("-")[1])
+    second = result.log.read_text().split("--resume_from_checkpoint")[-1]
     assert f"'global_step/max_steps': '{resumed_at}/8'" not in second
     assert f"'global_step/max_steps': '{resumed_at + 1}/8'" in second
