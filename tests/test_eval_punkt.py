@@ -102,6 +102,9 @@ def test_an_existing_punkt_tab_is_used_as_it_is(tmp_path, monkeypatch):
     data = tmp_path / "data"
     punkt.write_punkt_tab(data)
     monkeypatch.setenv("NLTK_DATA", str(data))
+    import nltk  # nltk reads NLTK_DATA at import: earlier tests in this process left their folders on its path
+
+    monkeypatch.setattr(nltk.data, "path", [str(data)])
     monkeypatch.setattr(punkt, "write_punkt_tab", lambda target: pytest.fail("should not write again"))
     found = punkt.ensure_punkt_tab(tmp_path / "other")
     assert found == data / "tokenizers" / "punkt_tab" / "english"
