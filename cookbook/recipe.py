@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from cookbook.paths import resolve
 from cookbook.profiles import Profile, get_profile
@@ -194,6 +202,61 @@ class GRPOSection(Section):
     run: GRPORun | None = None
 
 
+# ---------------------------------------------------------------- white-box KD (notebook 04)
+
+class OfflineKDRun(Section):
+    """One offline KD run in cookbook's own trainer (cookbook.kd.trainer): no ms-swift flags here."""
+
+    tuner: Literal["full", "lora"] = "full"
+    learning_rate: Float = Field(gt=0)
+    epochs: Float | None = Field(None, gt=0, description="passes over the data; or max_steps")
+    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
+    batch_size: int = Field(8, gt=0, description="per process")
+    grad_accum: int = Field(1, gt=0)
+    max_length: int = Field(4096, gt=0, description="tokens per example (prompt + reply)")
+    warmup_ratio: Float = Field(0.05, ge=0, lt=1)
+    weight_decay: Float = Field(0.0, ge=0)
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    lora_rank: int = Field(8, gt=0)
+    lora_alpha: int = Field(32, gt=0)
+    lora_target: str = "all-linear"
+    gradient_checkpointing: bool = False
+    save_steps: int = Field(100, gt=0, description="checkpoint every N steps: what a resume starts from")
+    logging_steps: int = Field(10, gt=0)
+
+    @model_validator(mode="after")
+    def _steps_or_epochs(self):
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("give epochs or max_steps")
+        return self
+
+
+class GKDRun(TrainRun):
+    """``swift rlhf --rlhf_type gkd``: online KD with the teacher in memory."""
+
+    lmbda: Float = Field(0.0, ge=0, le=1, description="share of steps on the student's own samples (0: off-policy KD)")
+    beta: Float = Field(0.5, ge=0, le=1, description="0 forward KL, 1 reverse KL, between: generalized JSD")
+    temperature: Float = Field(0.9, gt=0, description="sampling and KD temperature")
+    sft_alpha: Float = Field(0.0, ge=0, description="weight of the cross-entropy on the data's reply")
+    logits_topk: int | None = Field(None, gt=0, description="KD over the teacher's top k (None: full vocabulary)")
+    max_completion_length: int = Field(512, gt=0, description="tokens the student samples when lmbda > 0")
+
+
+class KDSection(Section):
+    teacher: str | None = Field(None, description="white-box teacher (must share the student's tokenizer); "
+                                                  "default: teacher.model")
+    start_from: str = Field("model-full", description="which output of stage sft to start from")
+    top_k: int = Field(10, gt=0, description="teacher log-probs stored per token (offline KD)")
+    temperature: Float = Field(1.0, gt=0, description="KD temperature (the loss is scaled by T^2)")
+    loss: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
+    beta: Float = Field(0.5, gt=0, lt=1, description="jsd: the teacher's weight in the mixture")
+    kd_weight: Float = Field(0.5, ge=0, le=1, description="loss = kd_weight * T^2 * KD + (1 - kd_weight) * CE")
+    teacher_backend: Literal["transformers", "vllm"] = Field(
+        "transformers", description="teacher pass: transformers (CPU / any GPU) or vLLM's prompt_logprobs (GPU)")
+    offline: OfflineKDRun | None = Field(None, description="offline top-k KD; None skips it")
+    gkd: GKDRun | None = Field(None, description="online GKD through ms-swift; None skips it")
+
+
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -210,6 +273,7 @@ class Recipe(BaseModel):
     sft: SFTSection = SFTSection()
     preference: PreferenceSection = PreferenceSection()
     grpo: GRPOSection = GRPOSection()
+    kd: KDSection = KDSection()
     source: str = Field("", exclude=True, description="the file this recipe was read from")
 
     @property
@@ -223,6 +287,10 @@ class Recipe(BaseModel):
     @property
     def student_model(self) -> str:
         return self.student.model or self.profile_info.student
+
+    @property
+    def kd_teacher_model(self) -> str:
+        return self.kd.teacher or self.teacher_model
 
 
 class RecipeError(ValueError):

@@ -105,7 +105,8 @@ def plugins_for(shared: TrainShared, *names: str) -> list[str]:
     return [str(PLUGIN_DIR / f"{n}_plugin.py") for n in files]
 
 
-def _finish(flags: dict, run: TrainRun, plugins: list[str]) -> list[str]:
+def finish_flags(flags: dict, run: TrainRun, plugins: list[str]) -> list[str]:
+    """The flag list: the plugins, then the recipe's `extra` flags (which may not override its own fields)."""
     if plugins:
         flags["external_plugins"] = plugins
     clash = sorted(k for k in run.extra if flags.get(k) is not None)
@@ -116,7 +117,7 @@ def _finish(flags: dict, run: TrainRun, plugins: list[str]) -> list[str]:
 
 def sft_flags(run: TrainRun, shared: TrainShared, **kw) -> list[str]:
     """Flags of ``swift sft`` (black-box distillation on the teacher's replies)."""
-    return _finish(common_flags(run, shared, **kw), run, plugins_for(shared))
+    return finish_flags(common_flags(run, shared, **kw), run, plugins_for(shared))
 
 
 def dpo_flags(run: DPORun, shared: TrainShared, *, cogpo: bool = False, **kw) -> list[str]:
@@ -125,7 +126,7 @@ def dpo_flags(run: DPORun, shared: TrainShared, *, cogpo: bool = False, **kw) ->
     flags |= {"beta": run.beta, "rpo_alpha": run.rpo_alpha}
     if cogpo:  # ms-swift drops columns it does not know for DPO unless told: keep each row's beta
         flags["remove_unused_columns"] = False
-    return _finish(flags, run, plugins_for(shared, *(["cogpo"] if cogpo else [])))
+    return finish_flags(flags, run, plugins_for(shared, *(["cogpo"] if cogpo else [])))
 
 
 def grpo_flags(run: GRPORun, shared: TrainShared, **kw) -> list[str]:
@@ -145,7 +146,7 @@ def grpo_flags(run: GRPORun, shared: TrainShared, **kw) -> list[str]:
         flags |= {"soft_max_length": run.overlong_max_tokens, "soft_cache_length": run.overlong_buffer}
     if run.reward_weights is not None and len(run.reward_weights) != len(run.rewards):
         raise ValueError(f"grpo.run: {len(run.reward_weights)} reward_weights for {len(run.rewards)} rewards")
-    return _finish(flags, run, plugins_for(shared, "rewards"))
+    return finish_flags(flags, run, plugins_for(shared, "rewards"))
 
 
 def shell_command(subcommand: str, flags: Sequence[str], nproc: int = 1) -> str:
