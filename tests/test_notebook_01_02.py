@@ -5,12 +5,9 @@ import json
 import pytest
 
 from cookbook.data.formats import validate_file
+from tests.demo_results import stage
 
 pytestmark = pytest.mark.slow
-
-
-def stage(run_dir, name):
-    return json.loads((run_dir / "manifest.json").read_text())["stages"][name]
 
 
 def test_01_batch_answered_and_rerun_sent_nothing(demo_run):

@@ -2,24 +2,16 @@
 
 import json
 
-import nbformat
 import pytest
+
+from tests.demo_results import code_outputs, stage
 
 pytestmark = pytest.mark.slow
 
 
-def stage(run_dir, name):
-    return json.loads((run_dir / "manifest.json").read_text())["stages"][name]
-
-
-def outputs(run_dir, notebook):
-    nb = nbformat.read(run_dir / "notebooks" / notebook, as_version=4)
-    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-
-
 def test_notebook_ran_and_showed_command_progress_and_curves(demo_run):
     run_dir, _ = demo_run
-    outs = outputs(run_dir, "03_sft.ipynb")
+    outs = code_outputs(run_dir, "03_sft.ipynb")
     assert not [o for o in outs if o.output_type == "error"]
     text = json.dumps(outs)
     assert "swift sft --model" in text and "--tuner_type full" in text and "--tuner_type lora" in text

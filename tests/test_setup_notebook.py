@@ -2,16 +2,16 @@
 
 import json
 
-import nbformat
 import pytest
+
+from tests.demo_results import code_outputs
 
 pytestmark = pytest.mark.slow
 
 
 def test_notebook_ran_without_errors_and_showed_the_teacher(demo_run):
     run_dir, _ = demo_run
-    nb = nbformat.read(run_dir / "notebooks" / "00_setup.ipynb", as_version=4)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    outputs = code_outputs(run_dir, "00_setup.ipynb")
     assert not [o for o in outputs if o.output_type == "error"]
     text = json.dumps(outputs)
     assert "&lt;think&gt;" in text or "<think>" in text  # the teacher's reasoning is shown
