@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cookbook.data.formats import DatasetRowError, validate_file
 from cookbook.io import iter_jsonl
+from cookbook.train.models import conversation_ids
 
 
 @dataclass(frozen=True)
@@ -37,22 +38,13 @@ def sample_id(row: dict) -> str:
     return hashlib.sha256(json.dumps(row["messages"], sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def _ids(tokenizer, messages, **kw) -> list[int]:
-    out = tokenizer.apply_chat_template(messages, tokenize=True, **kw)
-    return list(out["input_ids"] if hasattr(out, "keys") else out)
-
-
 def encode_row(tokenizer, row: dict, max_length: int) -> tuple[list[int], int]:
     """(prompt + response ids, prompt length) through the tokenizer's chat template."""
-    messages = row["messages"]
-    prompt = _ids(tokenizer, messages[:-1], add_generation_prompt=True)
-    full = _ids(tokenizer, messages)
-    if full[: len(prompt)] != prompt:
-        raise ValueError("the chat template does not extend the prompt with the reply")
+    full, prompt_len = conversation_ids(tokenizer, row["messages"])
     eos = tokenizer.eos_token_id
-    if eos is not None and eos in full[len(prompt):]:  # stop after the end-of-turn token (drop the template's "\n")
+    if eos is not None and eos in full[prompt_len:]:  # stop after the end-of-turn token (drop the template's "\n")
         full = full[: len(full) - full[::-1].index(eos)]
-    return full[:max_length], len(prompt)
+    return full[:max_length], prompt_len
 
 
 def encode_file(path: str | Path, tokenizer, max_length: int) -> list[Sample]:

@@ -20,7 +20,7 @@ import torch
 
 from cookbook.io import read_jsonl, write_jsonl
 from cookbook.train import rewards as R
-from cookbook.train.models import load
+from cookbook.train.models import conversation_ids, load
 
 
 def quick_accuracy(model_dir: str | Path, problems, max_new_tokens: int = 320):
@@ -58,24 +58,12 @@ def split_heldout(path: str | Path, out_dir: str | Path, every: int = 10) -> tup
 
 # ---------------------------------------------------------------- preference margin
 
-def _reply_ids(tokenizer, prompt: list[dict], reply: str) -> tuple[list[int], int]:
-    """Token ids of prompt + reply (through the chat template) and where the reply starts."""
-    def ids(messages, **kw):
-        out = tokenizer.apply_chat_template(messages, tokenize=True, **kw)
-        return list(out["input_ids"] if hasattr(out, "keys") else out)
-
-    head = ids(prompt, add_generation_prompt=True)
-    full = ids(prompt + [{"role": "assistant", "content": reply}])
-    if full[: len(head)] != head:
-        raise ValueError("the chat template does not extend the prompt with the reply")
-    return full, len(head)
-
-
 @torch.inference_mode()
 def sequence_logps(model, tokenizer, prompts: Sequence[list[dict]], replies: Sequence[str],
                    batch_size: int = 16) -> list[float]:
     """log p(reply | prompt), summed over the reply's tokens, for each pair."""
-    encoded = [_reply_ids(tokenizer, p, r) for p, r in zip(prompts, replies, strict=True)]
+    encoded = [conversation_ids(tokenizer, [*p, {"role": "assistant", "content": r}])
+               for p, r in zip(prompts, replies, strict=True)]
     out: list[float] = []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for i in range(0, len(encoded), batch_size):

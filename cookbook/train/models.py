@@ -76,6 +76,22 @@ def load(model_dir: str | Path):
     return model, AutoTokenizer.from_pretrained(model_dir)
 
 
+def conversation_ids(tokenizer, messages: list[dict]) -> tuple[list[int], int]:
+    """Token ids of a conversation through the chat template, and where its last (assistant) turn starts.
+
+    The prompt is ``messages[:-1]`` with the generation prompt, as the model sees it at inference.
+    """
+    def ids(turns, **kw):
+        out = tokenizer.apply_chat_template(turns, tokenize=True, **kw)
+        return list(out["input_ids"] if hasattr(out, "keys") else out)
+
+    prompt = ids(messages[:-1], add_generation_prompt=True)
+    full = ids(messages)
+    if full[: len(prompt)] != prompt:
+        raise ValueError("the chat template does not extend the prompt with the reply")
+    return full, len(prompt)
+
+
 class Chat:
     """A conversation with a model folder: ``chat.ask("...")`` keeps the history."""
 
