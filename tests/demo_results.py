@@ -5,7 +5,7 @@ import json
 
 import nbformat
 
-# Stages after SFT (GKD, DPO, CogPO, GRPO) may end a little below the SFT student: it has all but
+# Stages after SFT (offline KD, GKD, DPO, CogPO, GRPO) may end a little below the SFT student: it has all but
 # memorised its 800 training questions (final loss < 0.01) and every later stage trains on them
 # again. Measured, each `swift rlhf` stage costs 1-3 points even at a learning rate of 1e-5 (plain
 # SFT continued for 40 steps: 2 points). 0.06 is 12 of the 200 test problems.
