@@ -55,33 +55,36 @@ def test_two_processes_on_cpu(job_for):
 
 
 def test_resume_after_an_interruption(job_for, tmp_path):
-    job = job_for("resume", steps=8, save_steps=2)
+    # Long enough (200 steps) that the interrupt lands mid-run on any machine: CI once finished
+    # an 8-step run between two polls and the test saw no checkpoint to interrupt at.
+    steps = 200
+    job = job_for("resume", steps=steps, save_steps=5)
     spec = tmp_path / "job.json"
     spec.write_text(json.dumps({"subcommand": job.subcommand, "flags": job.flags, "output_dir": str(job.output_dir)}))
     # A first launch from another Python process, interrupted as the notebook's stop button
-    # does (SIGINT -> KeyboardInterrupt) once checkpoint-4 exists.
+    # does (SIGINT -> KeyboardInterrupt) once its first checkpoint is complete.
     script = ("import json, sys; from cookbook.train.launcher import TrainJob, launch; "
               "launch(TrainJob(**json.load(open(sys.argv[1]))), progress=False)")
     first = subprocess.Popen([sys.executable, "-c", script, str(spec)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
-    while not any(p.name == "checkpoint-4" for p in checkpoints(job.output_dir)):
-        assert first.poll() is None and time.time() < deadline, f"ended before checkpoint-4: {first.stderr.read()}"
-        time.sleep(0.2)
+    while not checkpoints(job.output_dir):
+        assert first.poll() is None and time.time() < deadline, f"ended before a checkpoint: {first.stderr.read()}"
+        time.sleep(0.05)
     first.send_signal(signal.SIGINT)
     assert first.wait(60) != 0 and "KeyboardInterrupt" in first.stderr.read()
     done = [p.name for p in checkpoints(job.output_dir)]
     time.sleep(3)
     assert [p.name for p in checkpoints(job.output_dir)] == done, "ms-swift kept running after the interrupt"
-    assert "checkpoint-8" not in done
+    assert done and f"checkpoint-{steps}" not in done
     # The same job again: it resumes from the newest complete checkpoint and finishes.
     result = launch(job, progress=False)
     assert result.resumed_from is not None and result.resumed_from.name == done[-1]
     state = json.loads((result.checkpoint / "trainer_state.json").read_text())
-    assert state["global_step"] == 8 and result.checkpoint.name == "checkpoint-8"
-    assert [h["step"] for h in result.history] == list(range(1, 9))
+    assert state["global_step"] == steps and result.checkpoint.name == f"checkpoint-{steps}"
+    assert [h["step"] for h in result.history] == list(range(1, steps + 1))
     # Steps up to the checkpoint were not trained again: the second launch logged only later ones.
     resumed_at = int(done[-1].split("-")[1])
     second = result.log.read_text().split("--resume_from_checkpoint")[-1]
-    assert f"'global_step/max_steps': '{resumed_at}/8'" not in second
-    assert f"'global_step/max_steps': '{resumed_at + 1}/8'" in second
+    assert f"'global_step/max_steps': '{resumed_at}/{steps}'" not in second
+    assert f"'global_step/max_steps': '{resumed_at + 1}/{steps}'" in second
