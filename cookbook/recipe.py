@@ -191,8 +191,28 @@ class SFTSection(Section):
     lora: TrainRun | None = Field(None, description="LoRA; None skips it")
 
 
+def _beta_range(value: list[float]) -> list[float]:
+    if not (len(value) == 2 and 0 < value[0] <= value[1]):
+        raise ValueError(f"a beta range is [low, high] with 0 < low <= high, got {value}")
+    return value
+
+
+class OwnMistakes(Section):
+    """Rejected replies from the SFT student itself (cookbook.train.own_mistakes)."""
+
+    questions: int = Field(400, gt=0, description="questions of 02's dpo file the student answers")
+    samples: int = Field(4, gt=0, description="answers sampled per question")
+    temperature: Float = Field(0.6, gt=0, description="high enough that the student slips; the eval's is 0.6")
+    max_new_tokens: int = Field(320, gt=0)
+    cut_at_first_wrong_step: bool = Field(True, description="Step-DPO: reject the first wrong step, not what follows")
+    cogpo_beta: Annotated[list[Float], AfterValidator(_beta_range)] = Field(
+        [0.05, 0.2], description="CogPO's beta from a slip in the last step to one in the first")
+
+
 class PreferenceSection(Section):
     start_from: str = Field("model-full", description="which output of stage sft to start from")
+    own_mistakes: OwnMistakes | None = Field(None, description="pair the teacher with the SFT student's own "
+                                             "mistakes; None: 02's pairs (the base student's answers)")
     dpo: DPORun | None = None
     cogpo: DPORun | None = None
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.demo_results import AFTER_SFT_TOLERANCE, code_outputs, stage
+from tests.demo_results import code_outputs, significantly_lower, stage
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +26,10 @@ def test_kd_lowers_the_kl_to_the_teacher_and_keeps_the_accuracy(demo_run):
     assert m["kl_after_kd_offline"] < m["kl_before"]  # measured on the teacher's chains for unseen test problems
     assert m["kl_after_gkd"] < 1.5 * m["kl_before"]  # 30 GKD steps: about where SFT left it (+5% in our runs)
     assert m["gsm8k_quick_accuracy"] == max(m["gsm8k_quick_accuracy_kd_offline"], m["gsm8k_quick_accuracy_gkd"])
-    # Both KD runs are stages after SFT on the questions it memorised: offline KD raised the accuracy
-    # in three demo runs (32.5 -> 40%, 76 -> 81%, 40.5 -> 48%) and lowered it in a fourth (81.5 -> 78%).
-    for key in ("gsm8k_quick_accuracy_kd_offline", "gsm8k_quick_accuracy_gkd"):
-        assert m[key] >= m["gsm8k_quick_accuracy_sft"] - AFTER_SFT_TOLERANCE
+    # Offline KD raised the accuracy in three demo runs (32.5 -> 40%, 76 -> 81%, 40.5 -> 48%) and
+    # lowered it in a fourth (81.5 -> 78%); neither KD run may lower it beyond chance.
+    for name in ("kd_offline", "gkd"):
+        assert not significantly_lower(m, name), m
     assert m["teacher_top10_mass"] > 0.95
     assert m["store_bytes_per_token"] < 43
     assert 0 < m["wall_seconds"] < 600

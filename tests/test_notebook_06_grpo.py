@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.demo_results import AFTER_SFT_TOLERANCE, code_outputs, stage
+from tests.demo_results import code_outputs, significantly_lower, stage
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +28,6 @@ def test_grpo_keeps_the_mean_reward_and_the_accuracy(demo_run):
     run_dir, _ = demo_run
     m = stage(run_dir, "grpo")["metrics"]
     assert m["mean_reward_after"] >= m["mean_reward_before"] - REWARD_TOLERANCE
-    assert m["gsm8k_quick_accuracy"] >= m["gsm8k_quick_accuracy_start"] - AFTER_SFT_TOLERANCE
+    assert not significantly_lower(m), m
     assert m["first_step_reward"] is not None and m["last_step_reward"] is not None  # the reward was logged
     assert (run_dir / stage(run_dir, "grpo")["outputs"]["model-grpo"]["path"] / "model.safetensors").exists()

@@ -1,7 +1,8 @@
 """What the preference and RL stages optimise, measured the same way before and after.
 
 * :func:`quick_accuracy`: accuracy on toy problems with cookbook.eval.quick.score, the one
-  scoring function of every training stage.
+  scoring function of every training stage; :func:`changed_answers` counts the problems a
+  stage broke and fixed, so that a drop can be told from noise (McNemar's test).
 * :func:`preference_margin`: mean over pairs of log p(chosen) - log p(rejected), summed over
   the reply's tokens, under one model. DPO and CogPO should raise it on pairs they never
   saw (:func:`split_heldout` keeps some aside).
@@ -29,6 +30,23 @@ def quick_accuracy(model_dir: str | Path, problems, max_new_tokens: int = 320):
 
     model, tokenizer = load(model_dir)
     return score(model, tokenizer, problems, max_new_tokens=max_new_tokens)
+
+
+def changed_answers(before, after) -> dict[str, int]:
+    """Problems ``after`` gets wrong that ``before`` got right (broken) and the reverse (fixed),
+    for two Scores of the same problems: what a paired test of the change needs (McNemar)."""
+    if before.n != after.n:
+        raise ValueError(f"scores of different problem sets: {before.n} vs {after.n} problems")
+    pairs = list(zip(before.correct, after.correct))
+    return {"broken": sum(b and not a for b, a in pairs), "fixed": sum(a and not b for b, a in pairs)}
+
+
+def change_metrics(before, after: dict[str, object]) -> dict[str, int]:
+    """``broken_<name>`` and ``fixed_<name>`` (:func:`changed_answers`) for each named Score."""
+    out = {}
+    for name, score in after.items():
+        out |= {f"{k}_{name}": v for k, v in changed_answers(before, score).items()}
+    return out
 
 
 # ---------------------------------------------------------------- held-out pairs

@@ -54,6 +54,27 @@ def start_model(session: Session, section) -> Path:
     return session.run.input("sft", section.start_from)
 
 
+def preference_pairs(session: Session, model: Path) -> tuple[dict[str, Path], dict[str, int] | None]:
+    """The ``dpo`` and ``cogpo`` files notebook 05 trains on, and counts: the SFT student's own
+    mistakes against the teacher's chains when the recipe sets ``preference.own_mistakes``
+    (cookbook.train.own_mistakes), else notebook 02's pairs as they are (counts None)."""
+    from cookbook.train.own_mistakes import find_mistakes, one_row_per_question, write_pairs
+
+    files = {kind: session.run.input("data", kind) for kind in ("dpo", "cogpo")}
+    own = session.recipe.preference.own_mistakes
+    if own is None:
+        return files, None
+    rows = one_row_per_question(files["dpo"])[: own.questions]
+    mistakes, counts = find_mistakes(model, rows, own.samples, own.temperature, own.max_new_tokens,
+                                     seed=session.recipe.seed, cut=own.cut_at_first_wrong_step)
+    if not mistakes:
+        raise ValueError(f"{model}: no wrong answer in {counts['answers']} samples, so no pairs; "
+                         "raise preference.own_mistakes.temperature or .samples")
+    written = write_pairs(mistakes, session.run.stage_dir("preference"), tuple(own.cogpo_beta),
+                          session.recipe.data.on_bad_row)
+    return written, counts
+
+
 def preference_job(session: Session, kind: str, dataset: Path) -> TrainJob:
     """``swift rlhf --rlhf_type dpo`` on ``dataset``; kind "dpo", or "cogpo" (per-pair beta)."""
     section = session.recipe.preference

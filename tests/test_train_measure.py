@@ -1,0 +1,30 @@
+"""The paired count of changed answers that tells a stage's drop in accuracy from chance."""
+
+import pytest
+
+from cookbook.eval.quick import Score
+from cookbook.train.measure import change_metrics, changed_answers
+from tests.demo_results import significantly_lower
+
+
+def score(correct):
+    return Score(sum(correct) / len(correct), len(correct), [""] * len(correct), correct)
+
+
+def test_broken_and_fixed_count_the_problems_that_changed():
+    before, after = score([True, True, False, False, True]), score([True, False, True, False, False])
+    assert changed_answers(before, after) == {"broken": 2, "fixed": 1}
+    assert change_metrics(before, {"dpo": after, "same": before}) == {
+        "broken_dpo": 2, "fixed_dpo": 1, "broken_same": 0, "fixed_same": 0}
+    with pytest.raises(ValueError, match="different problem sets"):
+        changed_answers(before, score([True]))
+
+
+@pytest.mark.parametrize("broken, fixed, lower", [
+    (12, 5, False),   # 40.5% -> 37%: 7 net, within chance (1.96 * sqrt(17) = 8.1)
+    (25, 9, True),    # 40.5% -> 32.5%: DPO at 1e-4 on whole wrong answers
+    (3, 0, False),    # three problems lost and none won: too few to tell
+    (6, 0, True),
+])
+def test_a_drop_counts_when_it_is_beyond_chance(broken, fixed, lower):
+    assert significantly_lower({"gsm8k_broken": broken, "gsm8k_fixed": fixed}) is lower
