@@ -199,7 +199,16 @@ def test_split_think_keeps_later_text_intact():
     assert split_think("<think>a</think>b </think> c") == ("a", "b </think> c")
 
 
-def test_interrupting_the_kernel_cancels_the_run_and_keeps_its_rows(tmp_path):
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt, as in a kernel, also where pytest started with SIGINT
+    ignored (a shell's background job inherits SIG_IGN, and Python then keeps it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupting_the_kernel_cancels_the_run_and_keeps_its_rows(tmp_path, sigint_raises):
     cache = tmp_path / "c.jsonl"
     prompts = [f"q{i}" for i in range(40)]
 

@@ -63,7 +63,10 @@ def test_resume_after_an_interruption(job_for, tmp_path):
     spec.write_text(json.dumps({"subcommand": job.subcommand, "flags": job.flags, "output_dir": str(job.output_dir)}))
     # A first launch from another Python process, interrupted as the notebook's stop button
     # does (SIGINT -> KeyboardInterrupt) once its first checkpoint is complete.
-    script = ("import json, sys; from cookbook.train.launcher import TrainJob, launch; "
+    # SIGINT raises KeyboardInterrupt as in a kernel, also where this test inherited SIGINT ignored
+    # (a shell's background job): Python keeps an inherited SIG_IGN.
+    script = ("import json, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "from cookbook.train.launcher import TrainJob, launch; "
               "launch(TrainJob(**json.load(open(sys.argv[1]))), progress=False)")
     first = subprocess.Popen([sys.executable, "-c", script, str(spec)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
