@@ -21,10 +21,12 @@ def test_broken_and_fixed_count_the_problems_that_changed():
 
 
 @pytest.mark.parametrize("broken, fixed, lower", [
-    (12, 5, False),   # 40.5% -> 37%: 7 net, within chance (1.96 * sqrt(17) = 8.1)
-    (25, 9, True),    # 40.5% -> 32.5%: DPO at 1e-4 on whole wrong answers
-    (3, 0, False),    # three problems lost and none won: too few to tell
-    (6, 0, True),
+    (12, 5, False),   # 40.5% -> 37%: chance gives 12 or more of 17 broken with p = 0.07
+    (7, 2, False),    # GRPO at 0.6: p = 0.09
+    (4, 0, False),    # four problems lost and none won: p = 0.06, too few to tell
+    (6, 0, True),     # p = 0.016
+    (12, 2, True),    # GRPO sampling at 1.0: p = 0.006
+    (25, 9, True),    # DPO at 1e-4 on whole wrong answers: p = 0.004
 ])
 def test_a_drop_counts_when_it_is_beyond_chance(broken, fixed, lower):
     assert significantly_lower({"gsm8k_broken": broken, "gsm8k_fixed": fixed}) is lower
