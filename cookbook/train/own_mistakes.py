@@ -36,7 +36,8 @@ from pathlib import Path
 from cookbook.data import formats
 from cookbook.data.answers import extract_answer, is_correct
 from cookbook.io import read_jsonl
-from cookbook.train.measure import load, sample_answers
+from cookbook.train.measure import sample_answers
+from cookbook.train.models import load
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def find_mistakes(model_dir: str | Path, rows: Sequence[dict], samples: int, tem
                 continue
             wrong += 1
             step = first_wrong_step(text, chosen) if cut else (text.strip(), 1.0)
-            if step is None or step[0] in seen or step[0] == chosen.strip():
+            if step is None or step[0] in seen:  # a cut step differs from the chosen chain by construction
                 continue
             seen.add(step[0])
             mistakes.append(Mistake(row["messages"], step[0], step[1]))
