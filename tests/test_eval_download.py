@@ -14,14 +14,14 @@ def test_tiny_profile_needs_nothing_from_the_internet(capsys, tmp_path, monkeypa
     assert "nothing to download" in out and "punkt_tab:" in out
 
 
-def test_workshop_fetches_the_student_but_not_the_api_teacher(monkeypatch):
+def test_workshop_fetches_the_student_and_the_white_box_teacher_but_not_the_api_teacher(monkeypatch):
     from cookbook import hub
 
     asked = []
     monkeypatch.setattr(hub, "resolve_model", lambda ref: asked.append(ref) or f"/cache/{ref}")
     models = download.download_models(load_recipe("recipes/workshop.yaml"), log=lambda m: None)
-    assert asked == ["Qwen/Qwen2.5-1.5B-Instruct"]
-    assert models == {"Qwen/Qwen2.5-1.5B-Instruct": "/cache/Qwen/Qwen2.5-1.5B-Instruct"}
+    assert asked == ["Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct"]  # not DeepSeek-R1 (an API)
+    assert models["Qwen/Qwen2.5-7B-Instruct"] == "/cache/Qwen/Qwen2.5-7B-Instruct"
 
 
 def test_workshop_benchmarks_go_to_evalscopes_cache_from_the_hub(monkeypatch, tmp_path):
@@ -30,6 +30,8 @@ def test_workshop_benchmarks_go_to_evalscopes_cache_from_the_hub(monkeypatch, tm
     assert p.dataset_dir == str(tmp_path / "evalscope") and p.dataset_hub in ("modelscope", "huggingface")
     assert all(b.local_path is None for b in p.benchmarks)
     assert all(b.limit == 100 for b in p.benchmarks)
+    problems = {row["benchmark"]: row["problems"] for row in p.rows()}
+    assert problems["AIME 2024"] == "all" and problems["GSM8K"] == "first 100"  # AIME has 30 a year
 
 
 def test_benchmarks_load_through_evalscopes_own_loader(world, monkeypatch):

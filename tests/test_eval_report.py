@@ -10,7 +10,8 @@ import yaml
 
 from cookbook.eval.candidates import Candidate, distilled_students, label
 from cookbook.eval.protocol import BenchmarkPlan, Protocol, protocol_from_recipe
-from cookbook.eval.report import headline, metrics, score_table, scores_chart, tokens_chart, write_report
+from cookbook.eval.report import (headline, metrics, score_table, scores_chart, token_table, tokens_chart,
+                                  write_report)
 from cookbook.eval.results import BenchmarkResult, mean_and_stderr, per_run_accuracy, summarise
 from cookbook.paths import project_root
 from cookbook.recipe import RecipeError, load_recipe
@@ -175,6 +176,27 @@ def test_report_holds_table_charts_protocol_and_links_to_evalscope(tmp_path, mon
     assert all((tmp_path / "report" / link).resolve().exists() for link in links)
     data = json.loads(paths["results"].read_text())
     assert data["protocol"]["temperature"] == 0.6 and len(data["results"]) == 12
+
+
+def test_report_shows_the_server_check_and_a_headline_without_a_teacher(tmp_path, monkeypatch):
+    import cookbook.eval.report as report
+
+    monkeypatch.setattr(report, "combined_evalscope_report", lambda results, folder: None)
+    results = [r for r in results_fixture(tmp_path / "eval") if r.model != "teacher"]
+    check = {"problems": 16, "served": 0.9375, "checkpoint": 1.0, "concurrency": 16}
+    paths = write_report(tmp_path / "report", results, CANDIDATES, protocol_fixture(), server_check=check)
+    md = paths["report_md"].read_text()
+    assert "**dpo**, scores 74.0% against 2.0% for the base student (+72.0 points)." in md
+    assert "the teacher scores" not in md
+    assert "scored 93.8% on the first 16 GSM8K problems, its checkpoint 100.0%" in md
+    assert json.loads(paths["results"].read_text())["server_check"] == check
+
+
+def test_the_token_table_leaves_out_ifeval_whose_answers_are_no_chains(tmp_path):
+    results = results_fixture(tmp_path)
+    ifeval = BenchmarkResult("dpo", "ifeval", 0.5, 0.5, 0.05, 30, 1, [0.5], 40.0, "", "")
+    assert "IFEval" not in token_table(results + [ifeval]).columns
+    assert "IFEval" in score_table(results + [ifeval]).columns
 
 
 def test_manifest_metrics_are_nested_model_then_benchmark(tmp_path):

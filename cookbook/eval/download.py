@@ -4,7 +4,7 @@
 
 On a machine with internet this fetches:
 
-* the student (and a local teacher) from ModelScope, or Hugging Face with
+* the student, a local teacher and notebook 04's white-box teacher from ModelScope, or Hugging Face with
   ``DISTILL_HUB=huggingface``, into the hub's own cache (the folder is printed);
 * every benchmark of the recipe's ``eval`` section, through evalscope's own loader, into
   evalscope's dataset cache ``<cache>/evalscope`` (the folder the evaluation reads);
@@ -25,14 +25,20 @@ from cookbook.recipe import load_recipe
 
 
 def download_models(recipe, log=print) -> dict[str, str]:
-    """Hub models of the recipe, fetched into the hub's cache; returns reference -> local folder."""
+    """Hub models of the recipe, fetched into the hub's cache; returns reference -> local folder.
+
+    The student, the teacher when it runs locally (one behind an API is not downloaded), and
+    notebook 04's white-box teacher, which always runs locally (it must share the student's
+    tokenizer, so it is often not the API teacher).
+    """
     from cookbook import hub
 
     refs = [recipe.student_model]
-    if not recipe.teacher.base_url:  # a teacher behind an API is not downloaded
+    if not recipe.teacher.base_url:
         refs.append(recipe.teacher_model)
+    refs.append(recipe.kd_teacher_model)
     out = {}
-    for ref in refs:
+    for ref in dict.fromkeys(refs):
         if ref.startswith(hub.TINY_WORLD_PREFIX):
             continue
         log(f"model {ref} ...")
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     punkt = download_punkt() if "ifeval" in recipe.eval.benchmarks else None
     print("\nDone. For a machine without internet, copy along:")
     for ref, path in models.items():
-        print(f"  model {ref}: {path}   (then set student.model / teacher.model to that folder)")
+        print(f"  model {ref}: {path}   (then set student.model / teacher.model / kd.teacher to that folder)")
     if benchmarks:
         print(f"  benchmarks {', '.join(benchmarks)}: {protocol_from_recipe(recipe).dataset_dir}")
     if punkt:

@@ -25,13 +25,16 @@ from cookbook.run import fingerprint
 
 MATH = ("gsm8k", "math_500", "aime24", "aime25")
 AIME = ("aime24", "aime25")
+AIME_PROBLEMS = 30  # each year's AIME I and II
 PRETTY = {"gsm8k": "GSM8K", "math_500": "MATH-500", "aime24": "AIME 2024", "aime25": "AIME 2025", "ifeval": "IFEval"}
-# What each benchmark's score means, as evalscope computes it.
+# What each benchmark's score means, as evalscope computes it. Its math parser reads the
+# answer the way Math-Verify does: a \boxed{} answer first, else the last expression it can
+# parse, so an unboxed final number can still score.
 SCORING = {
-    "gsm8k": "accuracy: the last \\boxed{} answer equals the number after #### (evalscope's math parser, numeric)",
-    "math_500": "accuracy: the last \\boxed{} answer is equivalent to the reference (evalscope's math parser)",
-    "aime24": "accuracy: the last \\boxed{} answer equals the integer answer (evalscope, integers only)",
-    "aime25": "accuracy: the last \\boxed{} answer equals the integer answer (evalscope, integers only)",
+    "gsm8k": "accuracy: the answer read by Math-Verify (\\boxed{} first) equals the number after #### (evalscope)",
+    "math_500": "accuracy: the answer read by Math-Verify (\\boxed{} first) is equivalent to the reference (evalscope)",
+    "aime24": "accuracy: the answer read by Math-Verify (\\boxed{} first) equals the integer answer (evalscope, integers only)",
+    "aime25": "accuracy: the answer read by Math-Verify (\\boxed{} first) equals the integer answer (evalscope, integers only)",
     "ifeval": "prompt-level strict: every verifiable instruction of the prompt is followed (evalscope's checkers)",
 }
 MATH_500_LEVELS = 5
@@ -145,7 +148,7 @@ class Protocol:
 
 
 def _problems(b: BenchmarkPlan) -> str:
-    if b.limit is None:
+    if b.limit is None or (b.name in AIME and not b.local_path and b.limit >= AIME_PROBLEMS):
         return "all"
     if b.name == "math_500":
         return f"first {b.evalscope_limit()} of each level"

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import html
-import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -41,20 +40,23 @@ def _benchmarks(results: Sequence[BenchmarkResult]) -> list[str]:
     return list(dict.fromkeys(r.benchmark for r in results))
 
 
+def _frame(results: Sequence[BenchmarkResult], cell, benchmarks: Sequence[str] | None = None,
+           missing=None) -> pd.DataFrame:
+    """Model x benchmark, each cell ``cell(result)``."""
+    idx = _index(results)
+    models, benches = _models(results), benchmarks or _benchmarks(results)
+    return pd.DataFrame([[cell(idx[(m, b)]) if (m, b) in idx else missing for b in benches] for m in models],
+                        index=pd.Index(models, name="model"), columns=[PRETTY.get(b, b) for b in benches])
+
+
 def score_frame(results: Sequence[BenchmarkResult], value: str = "score") -> pd.DataFrame:
     """A numeric DataFrame model x benchmark of one field (score, stderr, mean_tokens, ...)."""
-    idx = _index(results)
-    models, benches = _models(results), _benchmarks(results)
-    return pd.DataFrame([[getattr(idx[(m, b)], value) if (m, b) in idx else None for b in benches] for m in models],
-                        index=pd.Index(models, name="model"), columns=[PRETTY.get(b, b) for b in benches])
+    return _frame(results, lambda r: getattr(r, value))
 
 
 def score_table(results: Sequence[BenchmarkResult]) -> pd.DataFrame:
     """Model x benchmark, "95.0 ± 1.5" (percent, one standard error)."""
-    idx = _index(results)
-    models, benches = _models(results), _benchmarks(results)
-    return pd.DataFrame([[format_score(idx[(m, b)]) if (m, b) in idx else "" for b in benches] for m in models],
-                        index=pd.Index(models, name="model"), columns=[PRETTY.get(b, b) for b in benches])
+    return _frame(results, format_score, missing="")
 
 
 def format_score(r: BenchmarkResult) -> str:
@@ -62,8 +64,8 @@ def format_score(r: BenchmarkResult) -> str:
 
 
 def token_table(results: Sequence[BenchmarkResult]) -> pd.DataFrame:
-    """Model x benchmark: mean tokens per answer."""
-    return score_frame(results, "mean_tokens").round(0)
+    """Model x math benchmark: mean tokens per answer (IFEval's answers are no chains of thought)."""
+    return _frame(results, lambda r: r.mean_tokens, [b for b in _benchmarks(results) if b in MATH]).round(0)
 
 
 def headline(results: Sequence[BenchmarkResult], candidates: Sequence[Candidate], benchmark: str = "gsm8k") -> dict:
@@ -168,7 +170,8 @@ def combined_evalscope_report(results: Sequence[BenchmarkResult], folder: str | 
         shutil.copy2(r.report_json, target)
     try:
         return Path(gen_html_report_file(str(folder)))
-    except Exception:  # the report is a convenience; our own tables do not depend on it
+    except Exception as exc:  # a convenience: our own tables do not depend on it, so say why and go on
+        print(f"evalscope's combined report was not written: {type(exc).__name__}: {exc}")
         return None
 
 
@@ -230,8 +233,12 @@ def _inline_html(text: str) -> str:
 
 
 def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candidates: Sequence[Candidate],
-                 protocol: Protocol, title: str = "Distillation report", run_name: str = "") -> dict[str, Path]:
-    """Write report.md, report.html, results.json and the charts into ``folder``; returns their paths."""
+                 protocol: Protocol, title: str = "Distillation report", run_name: str = "",
+                 server_check: dict | None = None) -> dict[str, Path]:
+    """Write report.md, report.html, results.json and the charts into ``folder``; returns their paths.
+
+    ``server_check``: what :func:`cookbook.eval.stage.server_check` measured, shown under the protocol.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     scores_png = folder / "scores.png"
@@ -247,10 +254,7 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
     head = headline(results, candidates)
     blocks: list[tuple] = [("h1", f"{title}{f': {run_name}' if run_name else ''}")]
     if head.get("best_distilled"):
-        blocks.append(("p", (
-            f"On {PRETTY[head['benchmark']]}, the best distilled student, **{head['best_distilled']}**, scores "
-            f"{100 * head['best_distilled_score']:.1f}% against {100 * head['base']:.1f}% for the base student "
-            f"({100 * head['gain_over_base']:+.1f} points); the teacher scores {100 * head['teacher']:.1f}%.")))
+        blocks.append(("p", headline_sentence(head)))
     blocks += [
         ("h2", "Scores (percent, ± one standard error)"),
         ("table", table),
@@ -267,6 +271,8 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
     ]
     if protocol.notes:
         blocks.append(("ul", list(protocol.notes)))
+    if server_check:
+        blocks.append(("p", server_check_sentence(server_check)))
     blocks.append(("h2", "Models"))
     blocks.append(("table", pd.DataFrame(
         [{"model": c.name, "role": c.role, "stage": c.stage or "", "evaluated as": "API" if c.is_api else "checkpoint",
@@ -283,13 +289,33 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
     page = atomic_write_text(folder / "report.html", _render(blocks, "html"))
     data = atomic_write_json(folder / "results.json", {
         "results": [r.to_dict() for r in results], "candidates": [c.to_dict() for c in candidates],
-        "protocol": protocol.to_dict(), "headline": head,
+        "protocol": protocol.to_dict(), "headline": head, "server_check": server_check,
     })
     out = {"report_md": md, "report_html": page, "results": data, "scores_chart": scores_png,
            "tokens_chart": tokens_png}
     if evalscope_html:
         out["evalscope_report"] = evalscope_html
     return out
+
+
+def headline_sentence(head: dict) -> str:
+    """The headline in words; a model left out of the run (no teacher, no base) is left out of it."""
+    sentence = (f"On {PRETTY.get(head['benchmark'], head['benchmark'])}, the best distilled student, "
+                f"**{head['best_distilled']}**, scores {100 * head['best_distilled_score']:.1f}%")
+    if head.get("base") is not None:
+        sentence += (f" against {100 * head['base']:.1f}% for the base student "
+                     f"({100 * head['gain_over_base']:+.1f} points)")
+    if head.get("teacher") is not None:
+        sentence += f"; the teacher scores {100 * head['teacher']:.1f}%"
+    return sentence + "."
+
+
+def server_check_sentence(check: dict) -> str:
+    served = "no score" if check.get("served") is None else f"{100 * check['served']:.1f}%"
+    ckpt = "no score" if check.get("checkpoint") is None else f"{100 * check['checkpoint']:.1f}%"
+    return (f"**Server check.** The teacher behind `swift deploy` (an OpenAI-compatible server, "
+            f"{check['concurrency']} requests in flight) scored {served} on the first {check['problems']} GSM8K "
+            f"problems, its checkpoint {ckpt} on the same problems (one sample each: they differ by sampling noise).")
 
 
 def run_links(results: Sequence[BenchmarkResult], folder: Path) -> pd.DataFrame:
@@ -345,8 +371,3 @@ def metrics(results: Sequence[BenchmarkResult], candidates: Sequence[Candidate],
         "headline": headline(results, candidates),
         "protocol": protocol.fingerprint(),
     }
-
-
-def load_results(path: str | Path) -> list[BenchmarkResult]:
-    data = json.loads(Path(path).read_text())
-    return [BenchmarkResult(**r) for r in data["results"]]

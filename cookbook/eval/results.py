@@ -9,8 +9,9 @@ evalscope's report gives one number per benchmark. The comparison needs two more
 * the **mean CoT tokens** per answer (reasoning + final answer), counted with one
   tokenizer for every model, so accuracy can be read against the tokens spent.
 
-Both come from evalscope's reviews files (one JSON line per scored answer). The mean is
-checked against evalscope's own report score.
+Both come from evalscope's reviews files (one JSON line per scored answer). The mean over
+problems is kept as ``BenchmarkResult.mean`` beside evalscope's own report score: they are
+equal when every answer was scored (tests/test_eval_resume.py checks that on a real run).
 """
 
 from __future__ import annotations

@@ -146,9 +146,9 @@ def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path):
     log_path = out_dir / candidate.name / "server.log"
     if protocol.serve == "vllm":
         return vllm_serve(candidate.model, model_name="served", log_path=log_path)
-    # --max_batch_size: concurrent requests are generated together (the default, 1, serves them one by one).
+    # max_batch_size: concurrent requests are generated together (ms-swift's default, 1, serves them one by one).
     server = swift_deploy(candidate.model, model_name="served", log_path=log_path,
-                          extra_args=["--max_batch_size", str(protocol.batch_size)])
+                          max_batch_size=protocol.batch_size)
     import torch
 
     if not torch.cuda.is_available():  # one thread, as in the worker (see worker())

@@ -38,15 +38,16 @@ def evaluate_run(session, candidates: Sequence[Candidate], protocol: Protocol,
 
 
 def write_and_record(session, results: Sequence[BenchmarkResult], candidates: Sequence[Candidate],
-                     protocol: Protocol, extra_metrics: dict | None = None) -> dict[str, Path]:
-    """Write <run>/report/ and record the stage "eval" (outputs: report files; metrics: the scores)."""
+                     protocol: Protocol, server_check: dict | None = None) -> dict[str, Path]:
+    """Write <run>/report/ and record the stage "eval" (outputs: report files; metrics: the scores,
+    and the server check when there was one)."""
     from cookbook.eval.report import metrics, write_report
 
     paths = write_report(session.run.stage_dir("report"), results, candidates, protocol,
-                         run_name=session.run.dir.name)
+                         run_name=session.run.dir.name, server_check=server_check)
     inputs = {"protocol": protocol.to_dict(), "models": [c.to_dict() for c in candidates]}
-    session.run.record("eval", paths, inputs=inputs, metrics=metrics(results, candidates, protocol)
-                       | (extra_metrics or {}))
+    measured = metrics(results, candidates, protocol) | ({"server_check": server_check} if server_check else {})
+    session.run.record("eval", paths, inputs=inputs, metrics=measured)
     return paths
 
 
