@@ -68,6 +68,8 @@ def run_teacher_pass(teacher_dir: str | Path, student_dir: str | Path, samples: 
     """Score every sample not yet in the store; returns the (complete) store."""
     from transformers import AutoTokenizer
 
+    if backend not in ("transformers", "vllm"):
+        raise ValueError(f"backend must be transformers or vllm, got {backend!r}")
     teacher_tok = AutoTokenizer.from_pretrained(str(teacher_dir))
     vocab = check_vocabularies(teacher_dir, student_dir)  # before any compute
     meta = StoreMeta(k=k, vocab_size=vocab, temperature=temperature, teacher=str(teacher_dir),
@@ -75,11 +77,9 @@ def run_teacher_pass(teacher_dir: str | Path, student_dir: str | Path, samples: 
     with StoreWriter(store_dir, meta) as writer:
         todo = [s for s in samples if s.id not in writer]
         if todo and backend == "vllm":
-            _vllm_pass(teacher_dir, todo, writer, k, temperature)
+            _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab)
         elif todo:
             _transformers_pass(teacher_dir, todo, writer, k, temperature, vocab, max_batch_tokens, progress)
-        elif backend not in ("transformers", "vllm"):
-            raise ValueError(f"backend must be transformers or vllm, got {backend!r}")
     return TopKStore(store_dir)
 
 
@@ -99,7 +99,7 @@ def _transformers_pass(teacher_dir, todo, writer, k, temperature, vocab, max_bat
     bar.close()
 
 
-def _vllm_pass(teacher_dir, todo, writer, k, temperature):  # pragma: no cover - GPU only
+def _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab):  # pragma: no cover - GPU only
     """vLLM's prompt_logprobs: entry i of ``out.prompt_logprobs`` is the distribution of token i."""
     if temperature != 1.0:
         raise ValueError("the vllm teacher pass stores raw log-probs (temperature 1); use backend='transformers' "
@@ -113,14 +113,34 @@ def _vllm_pass(teacher_dir, todo, writer, k, temperature):  # pragma: no cover -
         chunk = todo[start : start + 256]
         outs = llm.generate([TokensPrompt(prompt_token_ids=list(s.input_ids)) for s in chunk], params, use_tqdm=True)
         for s, out in zip(chunk, outs, strict=True):
-            rows = out.prompt_logprobs[s.prompt_len : len(s.input_ids)]  # the distributions of the response tokens
-            ids = np.zeros((len(rows), k), np.uint32)
-            lps = np.zeros((len(rows), k), np.float32)
-            for i, row in enumerate(rows):  # k best (the dict also holds the actual token when it is not among them)
-                best = sorted(row.items(), key=lambda kv: -kv[1].logprob)[:k]
-                ids[i] = [t for t, _ in best]
-                lps[i] = [lp.logprob for _, lp in best]
+            lps, ids = topk_rows(out.prompt_logprobs, s, k, vocab)
             writer.add(s.id, lps, ids, prompt_len=s.prompt_len, token_ids=s.input_ids)
+    del llm  # free the GPU for the training that follows in the same process
+    import gc
+
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def topk_rows(prompt_logprobs: Sequence[dict | None], sample: Sample, k: int, vocab: int):
+    """The k best (log-prob, id) of each response position from vLLM's ``prompt_logprobs``.
+
+    Entry i is the distribution of token i (``{id: Logprob}``; entry 0 is None). Each dict holds
+    vLLM's k best plus the actual token when it is not among them, so it is sorted and cut to k.
+    Ids of a wider head's padding rows (>= the student's vocabulary) are dropped, as the
+    transformers pass drops them.
+    """
+    rows = prompt_logprobs[sample.prompt_len : len(sample.input_ids)]
+    ids = np.zeros((len(rows), k), np.uint32)
+    lps = np.zeros((len(rows), k), np.float32)
+    for i, row in enumerate(rows):
+        best = sorted(((t, lp.logprob) for t, lp in row.items() if t < vocab), key=lambda kv: -kv[1])[:k]
+        if len(best) < k:
+            raise ValueError(f"sample {sample.id}: vLLM returned {len(best)} log-probs in the vocabulary at "
+                             f"response position {i}, fewer than k={k}")
+        ids[i] = [t for t, _ in best]
+        lps[i] = [lp for _, lp in best]
+    return lps, ids
 
 
 @torch.inference_mode()

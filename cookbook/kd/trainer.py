@@ -8,8 +8,8 @@ it does not know, and its sampler decides the order. Per-sample external targets
 need our own template, collator and trainer subclass kept in step with ms-swift's
 internals: more code than this file, and more fragile. ms-swift's GKD *can* take a
 teacher's top-k, but only live from a teacher model or server (online KD, notebook 04's
-second run goes through it), not from a store. So offline KD runs here, in about 300
-lines: the alignment guarantees below are easy to check when the loop is this short.
+second run goes through it), not from a store. So offline KD runs here, in one short
+file: the alignment guarantees below are easy to check when the loop is this short.
 
 What it guarantees (tests/test_kd_trainer.py checks each):
 
