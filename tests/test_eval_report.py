@@ -183,11 +183,12 @@ def test_report_shows_the_server_check_and_a_headline_without_a_teacher(tmp_path
 
     monkeypatch.setattr(report, "combined_evalscope_report", lambda results, folder: None)
     results = [r for r in results_fixture(tmp_path / "eval") if r.model != "teacher"]
-    check = {"problems": 16, "served": 0.9375, "checkpoint": 1.0, "concurrency": 16}
+    check = {"model": "teacher", "problems": 16, "served": 0.9375, "checkpoint": 1.0, "concurrency": 16}
     paths = write_report(tmp_path / "report", results, CANDIDATES, protocol_fixture(), server_check=check)
     md = paths["report_md"].read_text()
     assert "**dpo**, scores 74.0% against 2.0% for the base student (+72.0 points)." in md
     assert "the teacher scores" not in md
+    assert "**Server check.** teacher behind `swift deploy`" in md
     assert "scored 93.8% on the first 16 GSM8K problems, its checkpoint 100.0%" in md
     assert json.loads(paths["results"].read_text())["server_check"] == check
 

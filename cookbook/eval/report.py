@@ -49,11 +49,6 @@ def _frame(results: Sequence[BenchmarkResult], cell, benchmarks: Sequence[str] |
                         index=pd.Index(models, name="model"), columns=[PRETTY.get(b, b) for b in benches])
 
 
-def score_frame(results: Sequence[BenchmarkResult], value: str = "score") -> pd.DataFrame:
-    """A numeric DataFrame model x benchmark of one field (score, stderr, mean_tokens, ...)."""
-    return _frame(results, lambda r: getattr(r, value))
-
-
 def score_table(results: Sequence[BenchmarkResult]) -> pd.DataFrame:
     """Model x benchmark, "95.0 ± 1.5" (percent, one standard error)."""
     return _frame(results, format_score, missing="")
@@ -313,7 +308,7 @@ def headline_sentence(head: dict) -> str:
 def server_check_sentence(check: dict) -> str:
     served = "no score" if check.get("served") is None else f"{100 * check['served']:.1f}%"
     ckpt = "no score" if check.get("checkpoint") is None else f"{100 * check['checkpoint']:.1f}%"
-    return (f"**Server check.** The teacher behind `swift deploy` (an OpenAI-compatible server, "
+    return (f"**Server check.** {check['model']} behind `swift deploy` (an OpenAI-compatible server, "
             f"{check['concurrency']} requests in flight) scored {served} on the first {check['problems']} GSM8K "
             f"problems, its checkpoint {ckpt} on the same problems (one sample each: they differ by sampling noise).")
 
