@@ -15,10 +15,13 @@ without internet.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from cookbook.io import sha256_file
 from cookbook.paths import cache_dir
 from cookbook.recipe import Recipe
 from cookbook.run import fingerprint
@@ -61,6 +64,14 @@ class BenchmarkPlan:
         if self.local_path:
             args["local_path"] = self.local_path
         return args
+
+    def data_sha256(self) -> str | None:
+        """The content hash of a local benchmark folder's files (None for a hub benchmark).
+
+        It keys everything cached from the folder: evalscope's answers (identity.json) and
+        the parsed copy that `datasets` keeps (see cookbook.eval.runner.worker).
+        """
+        return local_data_sha256(self.local_path) if self.local_path else None
 
     def expected_answers(self) -> int | None:
         """Answers one model gives (None when the benchmark's size is not known here)."""
@@ -145,6 +156,24 @@ class Protocol:
             "CoT tokens": f"mean tokens of a whole answer (reasoning + final answer), counted with {self.token_ruler}",
             "seed": f"{self.seed} (evalscope seeds local sampling once per run)",
         }
+
+
+def local_data_sha256(folder: str | Path) -> str:
+    """sha256 over a local dataset folder's files (relative names and contents), hidden files aside.
+
+    evalscope deletes a local folder's ``dataset_infos.json`` before loading it, so that file
+    is left out too: the hash must be the same before and after an evaluation.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"benchmark folder {folder} does not exist (dataset_args.local_path)")
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = f.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or rel.name == "dataset_infos.json":
+            continue
+        h.update(str(rel).encode() + b"\0" + sha256_file(f).encode())
+    return h.hexdigest()
 
 
 def _problems(b: BenchmarkPlan) -> str:

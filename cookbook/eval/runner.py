@@ -61,6 +61,7 @@ def identity(candidate: Candidate, protocol: Protocol, benchmark: str) -> dict:
         "benchmark": dict(plan.__dict__),
         "generation": protocol.generation_config(),
         "dataset_hub": protocol.dataset_hub,
+        "data_sha256": plan.data_sha256(),  # answers to other problems at the same path do not count
     }
 
 
@@ -131,12 +132,12 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
     direct = [j for j in todo if j.candidate.is_api or protocol.serve == "checkpoint"]
     served = [j for j in todo if j not in direct]
     if direct:
-        _run_worker([(j, task_config(j, protocol)) for j in direct], out_dir, log)
+        _run_worker(direct, protocol, out_dir, log)
     for cand in dict.fromkeys(j.candidate for j in served):  # one server at a time
         with ExitStack() as stack:
             server = stack.enter_context(_server_for(cand, protocol, out_dir))
             mine = [j for j in served if j.candidate == cand]
-            _run_worker([(j, task_config(j, protocol, api_url=server.base_url)) for j in mine], out_dir, log)
+            _run_worker(mine, protocol, out_dir, log, api_url=server.base_url)
     return jobs
 
 
@@ -156,10 +157,13 @@ def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path):
     return server
 
 
-def _run_worker(jobs: list[tuple[Job, dict]], out_dir: Path, log: Callable[[str], None]) -> None:
+def _run_worker(jobs: list[Job], protocol: Protocol, out_dir: Path, log: Callable[[str], None],
+                api_url: str | None = None) -> None:
     spec = out_dir / "jobs.json"
-    atomic_write_json(spec, {"jobs": [{"task": cfg, "benchmark": job.benchmark, "model": job.candidate.name,
-                                       "api_key_env": job.candidate.api_key_env} for job, cfg in jobs]})
+    data = {b: protocol.plan(b).data_sha256() for b in dict.fromkeys(j.benchmark for j in jobs)}
+    atomic_write_json(spec, {"jobs": [{"task": task_config(job, protocol, api_url), "benchmark": job.benchmark,
+                                       "model": job.candidate.name, "api_key_env": job.candidate.api_key_env,
+                                       "data_sha256": data[job.benchmark]} for job in jobs]})
     log_file = out_dir / "worker.log"
     with open(log_file, "ab") as err:
         proc = subprocess.Popen([sys.executable, "-m", "cookbook.eval.runner", str(spec)],
@@ -211,11 +215,22 @@ def worker(spec_path: str) -> int:
         # One thread: small checkpoints gain nothing from more, and on a shared CPU two
         # spinning OpenMP threads made the same generate() 3 to 30 times slower (measured).
         torch.set_num_threads(int(os.environ.get("DISTILL_EVAL_THREADS", "1")))
+    import datasets
     from evalscope import TaskConfig, run_task
 
     from cookbook.eval.candidates import api_key
 
+    shared_cache = datasets.config.HF_DATASETS_CACHE
     for job in spec["jobs"]:
+        # evalscope reads a local folder with datasets.load_dataset(folder), which caches the
+        # parsed Arrow copy under <HF_DATASETS_CACHE>/<folder name>/<config>/0.0.0/<hash>,
+        # where <hash> follows the README's file patterns, not the folder's location or content
+        # (measured: a second gsm8k/ folder of the same layout was scored on the first one's
+        # problems). evalscope passes no cache_dir for local folders and datasets reads
+        # config.HF_DATASETS_CACHE at each load, so each local folder gets a cache of its own,
+        # keyed by its content, inside the user's datasets cache.
+        local = job.get("data_sha256")
+        datasets.config.HF_DATASETS_CACHE = (shared_cache / "by-content" / local[:16]) if local else shared_cache
         if job["benchmark"] == "ifeval":
             from cookbook.eval.punkt import ensure_ifeval_ready
 

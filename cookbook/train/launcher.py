@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cookbook.io import atomic_write_json, sha256_file
@@ -47,6 +47,7 @@ from cookbook.train.args import shell_command
 
 STATE_FILE = "cookbook_job.json"
 LOG_FILE = "swift.log"
+DATA_LINKS = "data-links"  # links to the job's data files, named by content (see content_named_data)
 _LIVE: set[subprocess.Popen] = set()
 # Files of a checkpoint that resuming needs besides the weights (HF Trainer's names).
 _RESUME_FILES = ("trainer_state.json",)
@@ -131,6 +132,31 @@ def job_fingerprint(job: TrainJob) -> str:
     return fingerprint(parts)
 
 
+def content_named_data(flags: Sequence[str], folder: Path) -> list[str]:
+    """``flags`` with each ``--dataset``/``--val_dataset`` file replaced by a link named by its content.
+
+    ms-swift reads a JSONL file through `datasets`, which caches the parsed copy under a key
+    made of the file's path and modification time, not its content: a file rewritten at
+    the same path with the same size and time (cp -p, rsync -a) was read stale
+    (tests/test_train_data_cache.py). A link ``<stem>-<sha256[:16]><suffix>`` makes that key
+    follow the content; ms-swift reads the file itself through it. Hub ids pass unchanged.
+    """
+    out, current = [], None
+    for arg in flags:
+        if arg.startswith("--"):
+            current = arg
+        elif current in ("--dataset", "--val_dataset") and Path(arg).is_file():
+            path = Path(arg).resolve()
+            link = folder / f"{path.stem}-{sha256_file(path)[:16]}{path.suffix}"
+            if not link.is_symlink() or link.resolve() != path:
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.unlink(missing_ok=True)
+                link.symlink_to(path)
+            arg = str(link)
+        out.append(arg)
+    return out
+
+
 def checkpoints(output_dir: Path) -> list[Path]:
     """Complete ``checkpoint-N`` folders, oldest first (a folder cut short by a kill is skipped)."""
     found = []
@@ -193,7 +219,8 @@ def launch(job: TrainJob, progress: bool = True, metric: str | None = None) -> T
         _say(f"{job.label}: resuming from {resume.name} (an earlier run was interrupted)")
 
     t0 = time.time()
-    returncode = run_process(job.argv(extra), out / LOG_FILE, env=_env(job), cwd=out,
+    run = replace(job, flags=content_named_data(job.flags, out / DATA_LINKS))
+    returncode = run_process(run.argv(extra), out / LOG_FILE, env=_env(job), cwd=out,
                              watch=_Progress(job.label, out, metric) if progress else None)
     seconds = time.time() - t0
     if returncode != 0:
