@@ -56,7 +56,7 @@ def fake_run(folder: Path, model: str, bench: str, scores: list[list[float]], an
         for k, v in enumerate(per_problem):
             lines.append(json.dumps({
                 "index": sid,
-                "messages": [{"role": "user", "content": "q"},
+                "messages": [{"role": "user", "content": f"{subset} problem {g}"},
                              {"role": "assistant", "content": [{"type": "reasoning", "reasoning": answer},
                                                                {"type": "text", "text": "The answer is 1."}]}],
                 "sample_score": {"score": {"value": {"acc": v, "other": 1.0}, "main_score_name": "acc"},
@@ -99,6 +99,43 @@ def test_a_resumed_run_that_repeats_a_line_counts_it_once(tmp_path):
     assert summarise(run, "m", "gsm8k").problems == 2
 
 
+def test_summarise_says_what_was_scored(tmp_path):
+    run = fake_run(tmp_path / "r", "m", "gsm8k", [[1, 0], [0, 0], [1, 1]], subset="main")
+    (run / "identity.json").write_text(json.dumps({"data_sha256": "ab" * 32}))
+    r = summarise(run, "m", "gsm8k")
+    assert (r.problems, r.answers, r.data_sha256) == (3, 6, "ab" * 32)
+    assert (r.first_problem, r.last_problem) == ("main#0: main problem 0", "main#2: main problem 2")
+    other = fake_run(tmp_path / "o", "m", "gsm8k", [[1, 0], [0, 0], [0, 1]], subset="main")
+    assert summarise(other, "m", "gsm8k").problems_sha256 == r.problems_sha256  # same prompts, other answers
+    (other / "reviews" / "m" / "gsm8k_main.jsonl").write_text(
+        (other / "reviews" / "m" / "gsm8k_main.jsonl").read_text().replace("problem 2", "problem 7"))
+    assert summarise(other, "m", "gsm8k").problems_sha256 != r.problems_sha256
+
+
+def scored(tmp_path, model: str, scores, sha="cd" * 32, subset="main") -> BenchmarkResult:
+    run = fake_run(tmp_path / model, model, "gsm8k", scores, subset=subset)
+    (run / "identity.json").write_text(json.dumps({"data_sha256": sha}))
+    return summarise(run, model, "gsm8k")
+
+
+def test_the_stage_fails_when_evalscope_scored_other_counts_or_problems(tmp_path, monkeypatch):
+    from cookbook.eval.stage import NotWhatWasPlanned, check_scored
+
+    proto = Protocol(profile="tiny", benchmarks=(BenchmarkPlan("gsm8k", 3, 2, "{question}", "/data/gsm8k"),),
+                     temperature=0.6, top_p=0.95, max_tokens=32, batch_size=4, serve="checkpoint")
+    monkeypatch.setattr(BenchmarkPlan, "data_sha256", lambda self: "cd" * 32)
+    good = [scored(tmp_path / "a", "m1", [[1, 0], [0, 0], [1, 1]]), scored(tmp_path / "a", "m2", [[1, 1]] * 3)]
+    check_scored(good, proto)
+    with pytest.raises(NotWhatWasPlanned, match=r"m1 on GSM8K .*4 answers were scored, the protocol asks for 6"):
+        check_scored([scored(tmp_path / "b", "m1", [[1, 0], [0, 0]])], proto)
+    with pytest.raises(NotWhatWasPlanned, match="6 answers to 2 problems"):
+        check_scored([scored(tmp_path / "c", "m1", [[1, 0, 1], [0, 0, 1]])], proto)
+    with pytest.raises(NotWhatWasPlanned, match="now holds"):
+        check_scored([scored(tmp_path / "d", "m1", [[1, 0]] * 3, sha="ef" * 32)], proto)
+    with pytest.raises(NotWhatWasPlanned, match="different problems"):
+        check_scored([good[0], scored(tmp_path / "e", "m2", [[1, 1]] * 3, subset="other")], proto)
+
+
 # ---- tables, charts, report -----------------------------------------------------------------
 
 CANDIDATES = [Candidate("teacher", "teacher", "/t"), Candidate("student-base", "base", "/b"),
@@ -119,7 +156,10 @@ def results_fixture(tmp_path) -> list[BenchmarkResult]:
             rjson.parent.mkdir(parents=True, exist_ok=True)
             rjson.write_text(json.dumps({"metrics": [{"score": s}]}))
             out.append(BenchmarkResult(model, bench, s, s, 0.02, 100, 4 if bench == "aime24" else 1,
-                                       [s], 100.0 + 10 * len(model), str(rjson), str(html)))
+                                       [s], 100.0 + 10 * len(model), str(rjson), str(html),
+                                       answers=100 * (4 if bench == "aime24" else 1), data_sha256="12" * 32,
+                                       problems_sha256="34" * 32, first_problem="main#0: first",
+                                       last_problem="main#99: last"))
     return out
 
 
@@ -176,6 +216,7 @@ def test_report_holds_table_charts_protocol_and_links_to_evalscope(tmp_path, mon
     assert all((tmp_path / "report" / link).resolve().exists() for link in links)
     data = json.loads(paths["results"].read_text())
     assert data["protocol"]["temperature"] == 0.6 and len(data["results"]) == 12
+    assert "## What was scored" in md and "`" + "12" * 8 + "`" in md and "main#0: first" in md
 
 
 def test_report_shows_the_server_check_and_a_headline_without_a_teacher(tmp_path, monkeypatch):

@@ -266,6 +266,14 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
     ]
     if protocol.notes:
         blocks.append(("ul", list(protocol.notes)))
+    blocks += [
+        ("h2", "What was scored"),
+        ("p", "Read back from evalscope's reviews, per benchmark: the data's content hash (a local folder's "
+              "files; the hub's copy is named by its dataset id), the problems and answers scored (checked "
+              "against the protocol: a mismatch fails the evaluation), a hash of the prompts scored (the same "
+              "for every model) and the first and last problem."),
+        ("table", scored_table(results, protocol)),
+    ]
     if server_check:
         blocks.append(("p", server_check_sentence(server_check)))
     blocks.append(("h2", "Models"))
@@ -291,6 +299,23 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
     if evalscope_html:
         out["evalscope_report"] = evalscope_html
     return out
+
+
+def scored_table(results: Sequence[BenchmarkResult], protocol: Protocol) -> pd.DataFrame:
+    """One row per benchmark: what every model was scored on (cookbook.eval.stage.check_scored made sure)."""
+    rows = []
+    for bench in _benchmarks(results):
+        first = next(r for r in results if r.benchmark == bench)
+        rows.append({
+            "benchmark": PRETTY.get(bench, bench),
+            "data sha256": f"`{first.data_sha256[:16]}`" if first.data_sha256 else f"{protocol.dataset_hub} hub",
+            "problems": first.problems,
+            "answers per model": first.answers,
+            "prompts sha256": f"`{first.problems_sha256[:16]}`",
+            "first problem": first.first_problem,
+            "last problem": first.last_problem,
+        })
+    return pd.DataFrame(rows).set_index("benchmark")
 
 
 def headline_sentence(head: dict) -> str:
@@ -361,7 +386,9 @@ def metrics(results: Sequence[BenchmarkResult], candidates: Sequence[Candidate],
 
     return {
         "scores": nested("score"), "stderr": nested("stderr"), "mean_tokens": nested("mean_tokens"),
-        "problems": nested("problems"), "samples": nested("samples"),
+        "problems": nested("problems"), "samples": nested("samples"), "answers": nested("answers"),
+        "data_sha256": {r.benchmark: r.data_sha256 for r in results},
+        "prompts_sha256": {r.benchmark: r.problems_sha256 for r in results},
         "roles": {c.name: c.role for c in candidates},
         "headline": headline(results, candidates),
         "protocol": protocol.fingerprint(),

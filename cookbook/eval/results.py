@@ -16,6 +16,7 @@ equal when every answer was scored (tests/test_eval_resume.py checks that on a r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -40,6 +41,12 @@ class BenchmarkResult:
     mean_tokens: float | None = None
     report_json: str = ""
     report_html: str = ""
+    # What was scored, read back from the reviews (cookbook.eval.stage checks it against the plan):
+    answers: int = 0  # scored answers, all samples of all problems
+    data_sha256: str | None = None  # the local benchmark folder's content hash (None: a hub benchmark)
+    problems_sha256: str = ""  # hash of the prompts scored, in problem order: equal for every model
+    first_problem: str = ""  # "<subset>#<id>: <start of the prompt>"
+    last_problem: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,8 +91,35 @@ def review_rows(work_dir: str | Path, model: str, benchmark: str) -> list[dict]:
                 "generation_index": ss.get("generation_index") or 0,
                 "value": value,
                 "answer": answer_text(item.get("messages", [])),
+                "prompt": prompt_text(item.get("messages", [])),
             }
     return list(rows.values())
+
+
+def prompt_text(messages: list[dict]) -> str:
+    """The problem as the model was asked it: the last user message before the answer."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            content = m.get("content")
+            if isinstance(content, str):
+                return content
+            return "\n".join(c.get("text") or "" for c in content or [] if c.get("type") == "text")
+    return ""
+
+
+def scored_problems(rows: Sequence[dict]) -> list[tuple[tuple, str]]:
+    """(problem key, prompt) of each problem scored, in problem order."""
+    prompts = {r["problem"]: r["prompt"] for r in rows}
+    return sorted(prompts.items(), key=lambda kv: (str(kv[0][0]), _order(kv[0][1])))
+
+
+def _order(problem) -> tuple:
+    return (0, problem, "") if isinstance(problem, int) else (1, 0, str(problem))
+
+
+def problem_label(key: tuple, prompt: str, width: int = 60) -> str:
+    text = " ".join(prompt.split())
+    return f"{key[0]}#{key[1]}: {text[:width]}{'...' if len(text) > width else ''}"
 
 
 def answer_text(messages: list[dict]) -> str:
@@ -123,10 +157,17 @@ def summarise(work_dir: str | Path, model: str, benchmark: str,
     if count_tokens is not None and rows:
         tokens = sum(count_tokens(r["answer"]) for r in rows) / len(rows)
     html = work_dir / "reports" / "report.html"
+    problems = scored_problems(rows)
+    digest = hashlib.sha256(json.dumps([[list(k), prompt] for k, prompt in problems]).encode()).hexdigest()
+    id_file = work_dir / "identity.json"
+    data_sha = json.loads(id_file.read_text()).get("data_sha256") if id_file.exists() else None
     return BenchmarkResult(
         model=model, benchmark=benchmark, score=score, mean=mean, stderr=stderr,
         problems=len(per_problem), samples=samples, per_sample_run=per_run_accuracy(rows),
         mean_tokens=tokens, report_json=str(report_json), report_html=str(html) if html.exists() else "",
+        answers=len(rows), data_sha256=data_sha, problems_sha256=digest,
+        first_problem=problem_label(*problems[0]) if problems else "",
+        last_problem=problem_label(*problems[-1]) if problems else "",
     )
 
 

@@ -34,7 +34,39 @@ def evaluate_run(session, candidates: Sequence[Candidate], protocol: Protocol,
     out_dir = session.run.stage_dir("eval")
     jobs = evaluate(candidates, protocol, out_dir, log=log)
     count = tokenizer_counter(token_ruler(candidates))
-    return [summarise(j.work_dir, j.candidate.name, j.benchmark, count) for j in jobs]
+    results = [summarise(j.work_dir, j.candidate.name, j.benchmark, count) for j in jobs]
+    check_scored(results, protocol)
+    return results
+
+
+class NotWhatWasPlanned(RuntimeError):
+    """evalscope scored other problems, or another number of them, than the protocol asked for."""
+
+
+def check_scored(results: Sequence[BenchmarkResult], protocol: Protocol) -> None:
+    """Fail unless every run scored the planned number of problems and answers, every model of a
+    benchmark the same problems, and a local benchmark the folder's current content."""
+    for r in results:
+        plan = protocol.plan(r.benchmark)
+        where = f"{r.model} on {plan.pretty} ({Path(r.report_json).parents[2]})"
+        expected = plan.expected_answers()
+        if expected is not None and r.answers != expected:
+            raise NotWhatWasPlanned(f"{where}: {r.answers} answers were scored, the protocol asks for {expected} "
+                                    f"({plan.evalscope_limit()} problems x {plan.samples} samples"
+                                    f"{' per level' if plan.name == 'math_500' else ''})")
+        if r.answers != r.problems * plan.samples:
+            raise NotWhatWasPlanned(f"{where}: {r.answers} answers to {r.problems} problems; "
+                                    f"the protocol asks for {plan.samples} per problem")
+        if plan.local_path and r.data_sha256 != plan.data_sha256():
+            raise NotWhatWasPlanned(f"{where}: scored data with sha256 {r.data_sha256}, but {plan.local_path} "
+                                    f"now holds {plan.data_sha256()}: evaluate again")
+    by_benchmark: dict[str, set[str]] = {}
+    for r in results:
+        by_benchmark.setdefault(r.benchmark, set()).add(r.problems_sha256)
+    for bench, digests in by_benchmark.items():
+        if len(digests) > 1:
+            models = ", ".join(f"{r.model}: {r.first_problem!r}" for r in results if r.benchmark == bench)
+            raise NotWhatWasPlanned(f"{bench}: the models were scored on different problems ({models})")
 
 
 def write_and_record(session, results: Sequence[BenchmarkResult], candidates: Sequence[Candidate],
