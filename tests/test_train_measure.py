@@ -30,3 +30,22 @@ def test_broken_and_fixed_count_the_problems_that_changed():
 ])
 def test_a_drop_counts_when_it_is_beyond_chance(broken, fixed, lower):
     assert significantly_lower({"gsm8k_broken": broken, "gsm8k_fixed": fixed}) is lower
+
+
+@pytest.mark.parametrize("questions", [3, 16, 43, 172])
+def test_held_out_pairs_are_a_fixed_share_of_whole_questions(tmp_path, questions):
+    import json
+
+    from cookbook.io import read_jsonl
+    from cookbook.train.measure import split_heldout
+
+    # 1 to 3 pairs per question, as the SFT student's distinct mistakes come
+    rows = [{"messages": [{"role": "user", "content": f"question {q}"}, {"role": "assistant", "content": "c"}],
+             "rejected_response": f"wrong {k}"} for q in range(questions) for k in range(1 + q % 3)]
+    path = tmp_path / "own_dpo.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, held = (read_jsonl(p) for p in split_heldout(path, tmp_path / "out"))
+    assert len(train) + len(held) == len(rows)
+    assert len(rows) / 10 <= len(held) < len(rows) / 10 + 3  # at least one in ten, whole questions
+    asked = lambda part: {r["messages"][0]["content"] for r in part}  # noqa: E731
+    assert not asked(train) & asked(held)

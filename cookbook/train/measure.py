@@ -56,20 +56,29 @@ def _prompt_key(row: dict) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()
 
 
-def is_heldout(row: dict, every: int = 10) -> bool:
-    """One question in ``every``, chosen by a hash of its prompt: the same rows in every file."""
-    return int(_prompt_key(row)[:8], 16) % every == 0
-
-
 def split_heldout(path: str | Path, out_dir: str | Path, every: int = 10) -> tuple[Path, Path]:
-    """``<name>.train.jsonl`` and ``<name>.heldout.jsonl`` beside each other in ``out_dir``."""
+    """``<name>.train.jsonl`` and ``<name>.heldout.jsonl`` beside each other in ``out_dir``.
+
+    Whole questions are held out, in the order of a hash of their prompt, until at least one
+    row in ``every`` is: a fixed share whatever the number of rows (how many mistakes the SFT
+    student made varies from run to run), and the same questions in files of the same prompts.
+    """
     path, out_dir = Path(path), Path(out_dir)
     rows = read_jsonl(path)
     stem = path.name.removesuffix(".jsonl")
-    train = [r for r in rows if not is_heldout(r, every)]
-    held = [r for r in rows if is_heldout(r, every)]
+    by_question: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_question.setdefault(_prompt_key(r), []).append(i)
+    held_ids: set[int] = set()
+    for key in sorted(by_question):
+        if len(held_ids) * every >= len(rows):
+            break
+        held_ids.update(by_question[key])
+    train = [r for i, r in enumerate(rows) if i not in held_ids]
+    held = [r for i, r in enumerate(rows) if i in held_ids]
     if not train or not held:
-        raise ValueError(f"{path}: {len(rows)} rows are too few to hold one in {every} out")
+        raise ValueError(f"{path}: {len(rows)} rows of {len(by_question)} questions are too few to hold "
+                         f"one in {every} out and train on the rest")
     return (write_jsonl(out_dir / f"{stem}.train.jsonl", train),
             write_jsonl(out_dir / f"{stem}.heldout.jsonl", held))
 
