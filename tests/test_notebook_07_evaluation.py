@@ -50,6 +50,23 @@ def test_demo_report_shows_what_distillation_did(demo_run):
     check_report(run_dir, ev)
 
 
+def test_demo_report_proves_what_it_scored(demo_run, world):
+    """Each benchmark's data hash is the tiny world's folder as it is, every model answered the
+    planned number of problems, and the report shows both."""
+    from cookbook.eval.protocol import local_data_sha256
+
+    run_dir, _ = demo_run
+    ev = json.loads((run_dir / "manifest.json").read_text())["stages"]["eval"]
+    m = ev["metrics"]
+    for bench, sha in m["data_sha256"].items():
+        assert sha == local_data_sha256(world.benchmark_dir(bench)), bench
+    for model, per_bench in m["answers"].items():
+        for bench, answers in per_bench.items():
+            assert answers == m["problems"][model][bench] * m["samples"][model][bench], (model, bench)
+    md = (run_dir / ev["outputs"]["report_md"]["path"]).read_text()
+    assert "## What was scored" in md and f"`{m['data_sha256']['gsm8k'][:16]}`" in md
+
+
 def small_recipe(tmp_path):
     """recipes/tiny.yaml with smaller evaluation limits: the same code paths in a minute."""
     raw = yaml.safe_load((project_root() / "recipes" / "tiny.yaml").read_text())
