@@ -119,6 +119,27 @@ def test_a_finished_run_is_reused_and_an_interrupted_one_resumes(toy, tmp_path):
     assert [h["loss"] for h in again.history] == pytest.approx([h["loss"] for h in first.history], rel=1e-5)
 
 
+def test_a_retrained_start_model_at_the_same_path_is_not_reused_stale(toy, tmp_path):
+    """notebook 03 retrains model-full in place: offline KD must start afresh from the new one."""
+    from transformers import AutoModelForCausalLM
+
+    _, data, student, _ = toy
+    store = _oracle_store(tmp_path / "store", data, student)
+    start = tmp_path / "model-full"
+    shutil.copytree(student, start)
+    job = _job(toy, store, tmp_path / "out", model=str(start), max_steps=2)
+    first = run_offline_kd(job)
+    assert run_offline_kd(job).reused
+    retrained = AutoModelForCausalLM.from_pretrained(start)
+    with __import__("torch").no_grad():
+        for p in retrained.parameters():
+            p.mul_(0.5)
+    retrained.save_pretrained(start)  # the same path, other weights
+    again = run_offline_kd(job)
+    assert not again.reused
+    assert again.history[0]["loss"] != pytest.approx(first.history[0]["loss"], rel=1e-6)
+
+
 def _steps(result):
     return [(h["loss"], h["grad_norm"], h["tokens"], h["teacher_top1_is_label"]) for h in result.history]
 

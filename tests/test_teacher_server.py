@@ -10,7 +10,7 @@ import pytest
 
 from cookbook.hub import OFFLINE_ENV
 from cookbook.teacher import LocalServer, ServerFailed, TeacherConfig, free_port, generate, swift_deploy, vllm_serve
-from cookbook.teacher import server as server_module
+from cookbook import procs
 from cookbook.toy.prompts import chat_messages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,9 +112,9 @@ def test_sigterm_ignored_means_sigkill_for_the_whole_group(tmp_path):
 
 def test_atexit_hook_stops_what_is_still_running(tmp_path):
     server = fake_server(tmp_path).start()
-    assert server in server_module._LIVE
-    server_module._stop_all()
-    assert not server.running and server not in server_module._LIVE
+    assert server.process in procs._LIVE
+    procs.stop_all()
+    assert not server.running and server.process not in procs._LIVE
 
 
 def test_swift_deploy_command_and_offline_env(tmp_path, monkeypatch):

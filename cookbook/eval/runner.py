@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from cookbook import procs
 from cookbook.eval.candidates import Candidate
 from cookbook.eval.protocol import Protocol
 from cookbook.io import atomic_write_json
@@ -165,36 +165,21 @@ def _run_worker(jobs: list[Job], protocol: Protocol, out_dir: Path, log: Callabl
                                        "model": job.candidate.name, "api_key_env": job.candidate.api_key_env,
                                        "data_sha256": data[job.benchmark]} for job in jobs]})
     log_file = out_dir / "worker.log"
-    with open(log_file, "ab") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "cookbook.eval.runner", str(spec)],
-                                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                                text=True, start_new_session=True)
-        try:
-            for line in proc.stdout:
-                if line.startswith(PROGRESS):
-                    event = json.loads(line[len(PROGRESS):])
-                    if event["event"] == "done":
-                        log(_describe(event))
-            code = proc.wait()
-        except BaseException:  # interrupted (a notebook's stop button): stop the worker, keep its cache
-            _stop(proc)
-            raise
+    proc = procs.start([sys.executable, "-m", "cookbook.eval.runner", str(spec)], log_path=log_file,
+                       stdout=subprocess.PIPE)
+    try:
+        for line in proc.stdout:
+            if line.startswith(PROGRESS):
+                event = json.loads(line[len(PROGRESS):])
+                if event["event"] == "done":
+                    log(_describe(event))
+        code = procs.wait(proc, poll=0.1)
+    except BaseException:  # interrupted (a notebook's stop button): stop the worker, keep its cache
+        procs.stop(proc, grace=10)
+        raise
     if code != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
         raise RuntimeError(f"the evaluation worker failed (exit code {code}); last lines of {log_file}:\n{tail}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _describe(p: dict) -> str:

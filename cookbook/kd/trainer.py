@@ -48,14 +48,15 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from cookbook.io import atomic_write_json, sha256_file
+from cookbook import jobs
+from cookbook.io import atomic_write_json
 from cookbook.kd.loss import KDConfig, LossStats, fused_kd_loss
 from cookbook.kd.samples import Sample, encode_file
 from cookbook.kd.store import StoreError, TopKStore
 from cookbook.kd.vocab import VocabularyMismatch, tokenizer_fingerprint
 
-STATE = "cookbook_job.json"
 FINAL = "model"
+LOG_FILE = "train.log"
 
 
 @dataclass
@@ -89,11 +90,9 @@ class OfflineKDJob:
     nproc: int = 1
 
     def fingerprint(self) -> str:
-        from cookbook.run import fingerprint
-
-        store = Path(self.store) / "index.jsonl"
-        return fingerprint({"job": asdict(self), "data": sha256_file(self.dataset),
-                            "store": sha256_file(store) if store.exists() else None})
+        """The job + the data's content + the store's index + the starting model's files (cookbook.jobs)."""
+        return jobs.job_fingerprint(asdict(self), data=[self.dataset, Path(self.store) / "index.jsonl"],
+                                    model=self.model)
 
 
 @dataclass
@@ -204,12 +203,6 @@ def _load_student(job: OfflineKDJob, source: str):
     return model
 
 
-def _checkpoints(out: Path) -> list[Path]:
-    found = [(int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*")
-             if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").exists()]
-    return [p for _, p in sorted(found)]
-
-
 def train(job: OfflineKDJob) -> list[dict]:
     """The training loop (every process runs it); returns the logged history."""
     from transformers import AutoTokenizer
@@ -244,7 +237,7 @@ def train(job: OfflineKDJob) -> list[dict]:
                          f"({world} processes x batch {job.batch_size} x accumulation {job.grad_accum})")
     total = job.max_steps or math.ceil((job.epochs or 1) * steps_per_epoch)
 
-    done = _checkpoints(out)
+    done = jobs.checkpoints(out)
     resume = done[-1] if done else None
     model = _load_student(job, str(resume / "weights") if resume and job.tuner == "full" else job.model)
     if resume and job.tuner == "lora":
@@ -269,7 +262,7 @@ def train(job: OfflineKDJob) -> list[dict]:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = json.loads((resume / "trainer_state.json").read_text())["global_step"]
-        history = _read_history(out, upto=step)
+        history = jobs.read_history(out, upto=step)
         _say(f"offline KD: resuming from {resume.name}")
 
     model.train()
@@ -345,20 +338,6 @@ class _null:
         return False
 
 
-def _read_history(out: Path, upto: int) -> list[dict]:
-    path = out / "logging.jsonl"
-    rows = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("step", 0) <= upto:
-                rows.append(row)
-    return list({r["step"]: r for r in rows}.values())
-
-
 def _save(job, model, tokenizer, optimizer, scheduler, step, out: Path) -> None:
     if dist.is_initialized():
         dist.barrier()
@@ -370,7 +349,7 @@ def _save(job, model, tokenizer, optimizer, scheduler, step, out: Path) -> None:
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
         atomic_write_json(tmp / "trainer_state.json", {"global_step": step})  # written last: marks it complete
         tmp.rename(out / f"checkpoint-{step}")
-        for old in _checkpoints(out)[: -job.save_total_limit]:
+        for old in jobs.checkpoints(out)[: -job.save_total_limit]:
             shutil.rmtree(old, ignore_errors=True)
     if dist.is_initialized():
         dist.barrier()
@@ -389,48 +368,24 @@ def _save_final(job, model, tokenizer, out: Path) -> None:
 # ---------------------------------------------------------------- launching
 
 def run_offline_kd(job: OfflineKDJob, progress: bool = True) -> OfflineKDResult:
-    """Train (or reuse a finished run with the same job, data and store; or resume one cut short)."""
+    """Train (or reuse a finished run with the same job, data, store and starting model; or resume
+    one cut short): cookbook.jobs, as for every training job."""
     out = Path(job.output_dir)
-    fp = job.fingerprint()
-    state_path = out / STATE
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    if state.get("fingerprint") not in (None, fp) or (not state and out.exists() and any(out.iterdir())):
-        print(f"offline KD: the job, data or store changed since {out} was written; starting afresh", flush=True)
-        shutil.rmtree(out)
-        state = {}
-    if state.get("finished") and (out / FINAL).exists():
-        print(f"offline KD: already trained with this job, data and store; reusing {out / FINAL}", flush=True)
-        return OfflineKDResult(out / FINAL, out, _read_history(out, 10**12), state.get("seconds", 0.0), reused=True)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "kd_job.json", asdict(job))
-    atomic_write_json(state_path, {"fingerprint": fp, "finished": False})
-    t0 = time.time()
-    if job.nproc == 1:
-        train(job)
-    else:
-        _torchrun(job, out)
-    seconds = round(time.time() - t0, 1)
-    atomic_write_json(state_path, {"fingerprint": fp, "finished": True, "seconds": seconds})
-    return OfflineKDResult(out / FINAL, out, _read_history(out, 10**12), seconds)
 
+    def run(resume: Path | None) -> Path:  # train() finds the checkpoint itself, in every process
+        atomic_write_json(out / "kd_job.json", asdict(job))
+        if job.nproc == 1:
+            train(job)
+        else:
+            env = jobs.training_env(job.nproc)
+            argv = jobs.python_argv(job.nproc, "cookbook.kd.trainer", [str(out / "kd_job.json")], env)
+            code = jobs.run_logged(argv, out / LOG_FILE, env=env, cwd=out)
+            if code != 0:
+                raise jobs.failure("offline KD under torchrun", code, out / LOG_FILE)
+        return out / FINAL
 
-def _torchrun(job: OfflineKDJob, out: Path) -> None:
-    from cookbook.teacher.server import free_port
-    from cookbook.train.launcher import TrainingFailed, error_excerpt, run_process
-
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(job.nproc),
-            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-            "-m", "cookbook.kd.trainer", str(out / "kd_job.json")]
-    env = dict(os.environ) | {"GLOO_SOCKET_IFNAME": "lo", "PYTHONUNBUFFERED": "1",
-                              "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS",
-                                                                str(max(1, (os.cpu_count() or 1) // job.nproc)))}
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    log = out / "train.log"
-    code = run_process(argv, log, env=env, cwd=out)
-    if code != 0:
-        raise TrainingFailed(f"offline KD under torchrun exited with code {code}; end of {log}:\n{error_excerpt(log)}",
-                             code, log)
+    done = jobs.run_resumable(out, job.fingerprint(), "offline KD", run)
+    return OfflineKDResult(done.result, out, jobs.read_history(out), done.seconds, reused=done.reused)
 
 
 def job_from_json(path: str | Path) -> OfflineKDJob:

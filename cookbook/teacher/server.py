@@ -7,19 +7,15 @@
 The server listens on 127.0.0.1 only, on a free port. Start-up waits until
 ``GET /v1/models`` lists the served model, and fails with the server's last log lines if
 the process dies or the deadline passes. Stopping sends SIGTERM to the whole process
-group (the server's own workers included), then SIGKILL after a grace period. The
+group (the server's own workers included), then SIGKILL after a grace period (cookbook.procs). The
 context manager stops the server when a notebook cell fails, and an atexit hook stops any
 server still running when the kernel shuts down.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,26 +23,15 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from cookbook import hub
+from cookbook import procs
+from cookbook.procs import HOST, child_env, free_port  # noqa: F401  (the teacher package's names for them)
 
-HOST = "127.0.0.1"
-_LIVE: set["LocalServer"] = set()
-# Values never repeated in our error messages. (Better not to pass them at all: the server
-# listens on loopback only, and ms-swift writes its arguments to its log.)
-_SECRET_FLAGS = {"--api_key", "--api-key", "--hub_token", "--hub-token"}
 # Loopback only: a proxy from the environment must never see the readiness probe.
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ServerFailed(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    """A port nobody listens on now (the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 class LocalServer:
@@ -59,7 +44,7 @@ class LocalServer:
         self.env = env
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
-        self.process: subprocess.Popen | None = None
+        self.process = None  # a subprocess.Popen once started
 
     @property
     def base_url(self) -> str:
@@ -72,7 +57,7 @@ class LocalServer:
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return procs.running(self.process)
 
     # ---- start ---------------------------------------------------------------------------
 
@@ -83,15 +68,7 @@ class LocalServer:
             fd, name = tempfile.mkstemp(prefix="teacher-server-", suffix=".log")
             os.close(fd)
             self.log_path = Path(name)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:  # a file, not a pipe: a full pipe would block the server
-            self.process = subprocess.Popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=self.env, cwd=self.log_path.parent,
-                start_new_session=True,  # its own process group, so stop() reaches its children too
-                preexec_fn=_die_with_parent,
-            )
-        _LIVE.add(self)
+        self.process = procs.start(self.command, log_path=self.log_path, env=self.env, cwd=self.log_path.parent)
         try:
             self.wait_ready()
         except BaseException:  # not ready, or the cell was interrupted: do not leave it behind
@@ -129,82 +106,21 @@ class LocalServer:
             return ""
 
     def _tail_report(self) -> str:
-        shown = ["***" if before in _SECRET_FLAGS else arg for before, arg in zip([""] + self.command, self.command)]
-        return f"command: {' '.join(shown)}\nlast lines of {self.log_path}:\n{self.log_tail()}"
+        return f"command: {' '.join(procs.hide_secrets(self.command))}\nlast lines of {self.log_path}:\n{self.log_tail()}"
 
     # ---- stop ----------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """SIGTERM to the process group, SIGKILL to what is left after the grace period.
-
-        Returns once every process of the group is gone, so that a server started right
-        after finds its port (and, with vLLM, its GPU memory) free.
-        """
-        if self.process is None:
-            return
-        if self._group_alive():
-            self._signal(signal.SIGTERM)
-            self._wait_group(self.stop_timeout)
-        if self._group_alive():
-            self._signal(signal.SIGKILL)
-            self._wait_group(10.0)
-        self.process.wait()
-        _LIVE.discard(self)
-
-    def _group_alive(self) -> bool:
-        self.process.poll()  # reap the leader, so that it does not linger as a zombie
-        return bool(_group_members(self.process.pid))
-
-    def _wait_group(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while self._group_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.process.pid, sig)  # pgid == pid: start_new_session made it the leader
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Stop the server's whole process group (cookbook.procs.stop): returns once it is gone,
+        so that a server started right after finds its port (and, with vLLM, its GPU memory) free."""
+        if self.process is not None:
+            procs.stop(self.process, grace=self.stop_timeout)
 
     def __enter__(self) -> "LocalServer":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group; read from /proc on Linux."""
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():  # elsewhere: does anything in the group exist?
-        try:
-            os.killpg(pgid, 0)
-            return [pgid]
-        except (ProcessLookupError, PermissionError):
-            return []
-    members = []
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
-            continue  # exited while we looked
-        if int(pgrp) == pgid and state not in ("Z", "X"):
-            members.append(int(stat.parent.name))
-    return members
-
-
-@atexit.register
-def _stop_all() -> None:
-    for server in list(_LIVE):
-        server.stop()
-
-
-def child_env(offline: bool | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """os.environ, plus the hub's offline settings when offline (default: as this process is)."""
-    env = dict(os.environ)
-    if hub.is_offline() if offline is None else offline:
-        env.update(hub.OFFLINE_ENV)
-    return env | (extra or {})
 
 
 def swift_deploy(model: str | Path, *, model_name: str = "teacher", port: int | None = None,
@@ -254,16 +170,3 @@ def vllm_serve(model: str | Path, *, model_name: str = "teacher", port: int | No
     command += list(extra_args)
     return LocalServer(command, port, model_name, log_path=log_path, env=child_env(offline),
                        ready_timeout=ready_timeout)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when its parent dies.
-
-    atexit does not run when the kernel or script is killed (SIGTERM, SIGKILL, a timeout),
-    and an orphaned server would hold a core and a port until someone notices.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
