@@ -7,7 +7,9 @@
   through an OpenAI-compatible API (or a local vLLM server), small evaluation limits.
 * ``full``: several GPUs. Qwen3 students, whole benchmarks, several samples per problem.
 
-A recipe names its profile; the profile supplies defaults the recipe may override.
+A recipe names its profile; the profile supplies the defaults below, which the recipe may
+override, and nothing else: a recipe's hardware and measured runtime are its own fields
+(its first two lines), and every other default is the field's own in cookbook.recipe.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Profile:
     name: str
-    hardware: str
-    runtime: str
     teacher: str
     student: str
     offline: bool
@@ -31,8 +31,6 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
         name="tiny",
-        hardware="CPU, 2 cores, 8 GB RAM, no GPU, no internet",
-        runtime="minutes per notebook",
         teacher="tiny-world:teacher",
         student="tiny-world:student-base",
         offline=True,
@@ -42,8 +40,6 @@ PROFILES: dict[str, Profile] = {
     ),
     "workshop": Profile(
         name="workshop",
-        hardware="1 GPU with 24 GB or less (A10, L4, RTX 4090), 32 GB RAM",
-        runtime="about 2 hours end to end",
         teacher="deepseek-ai/DeepSeek-R1",
         student="Qwen/Qwen2.5-1.5B-Instruct",
         offline=False,
@@ -53,8 +49,6 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full",
-        hardware="8 GPUs with 80 GB each (A100/H100/H800)",
-        runtime="1 to 2 days end to end",
         teacher="deepseek-ai/DeepSeek-R1",
         student="Qwen/Qwen3-8B",
         offline=False,

@@ -140,34 +140,43 @@ class TrainShared(Section):
     swanlab_project: str = "distill-cookbook"
 
 
-class TrainRun(Section):
-    """One ms-swift training run; each field is one ms-swift flag (see cookbook.train.args)."""
+class RunBase(Section):
+    """The hyper-parameters every training run shares, each named as ms-swift's flag of the same
+    meaning (`swift sft --help`, the HF Trainer's names): a flag read in ms-swift's docs means the
+    same thing in a recipe. ms-swift's runs (TrainRun) and the cookbook's own offline KD trainer
+    (OfflineKDRun) both take these."""
 
-    tuner: Literal["full", "lora"] = "lora"
+    tuner_type: Literal["full", "lora"] = "lora"
     learning_rate: Float = Field(gt=0)
-    epochs: Float | None = Field(None, gt=0, description="passes over the data; or max_steps")
-    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
-    batch_size: int = Field(1, gt=0, description="per device (process)")
-    grad_accum: int = Field(1, gt=0)
+    num_train_epochs: Float | None = Field(None, gt=0, description="passes over the data; or max_steps")
+    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides num_train_epochs")
+    per_device_train_batch_size: int = Field(1, gt=0, description="per device (process)")
+    gradient_accumulation_steps: int = Field(1, gt=0)
     max_length: int = Field(4096, gt=0, description="tokens per example (prompt + reply)")
     warmup_ratio: Float = Field(0.05, ge=0, lt=1)
     weight_decay: Float = Field(0.1, ge=0)
-    lr_scheduler: str = "cosine"
+    lr_scheduler_type: str = Field("cosine", description="an HF scheduler name (ms-swift and the KD trainer alike)")
+    max_grad_norm: Float = Field(1.0, ge=0, description="gradient clipping (0: none)")
     lora_rank: int = Field(8, gt=0)
     lora_alpha: int = Field(32, gt=0)
-    lora_target: str = "all-linear"
+    target_modules: str = "all-linear"
     gradient_checkpointing: bool = True
-    deepspeed: str | None = Field(None, description="this run's DeepSpeed config; default: train.deepspeed")
     save_steps: int = Field(100, gt=0, description="checkpoint every N steps: what a resume starts from")
     save_total_limit: int = Field(2, gt=0)
     logging_steps: int = Field(5, gt=0)
-    extra: dict[str, Scalar] = Field({}, description="any other ms-swift flag, e.g. {adam_beta2: 0.98}")
 
     @model_validator(mode="after")
     def _steps_or_epochs(self):
-        if self.epochs is None and self.max_steps is None:
-            raise ValueError("give epochs or max_steps")
+        if self.num_train_epochs is None and self.max_steps is None:
+            raise ValueError("give num_train_epochs or max_steps")
         return self
+
+
+class TrainRun(RunBase):
+    """One ms-swift training run (cookbook.train.args turns it into flags)."""
+
+    deepspeed: str | None = Field(None, description="this run's DeepSpeed config; default: train.deepspeed")
+    extra: dict[str, Scalar] = Field({}, description="any other ms-swift flag, e.g. {adam_beta2: 0.98}")
 
 
 class DPORun(TrainRun):
@@ -180,10 +189,11 @@ class GRPORun(TrainRun):
     max_completion_length: int = Field(1024, gt=0)
     temperature: Float = Field(1.0, gt=0)
     beta: Float = Field(0.04, ge=0, description="KL penalty towards the starting model")
-    rewards: list[Literal["accuracy", "format", "overlong"]] = ["accuracy", "format"]
+    reward_funcs: list[Literal["accuracy", "format", "overlong"]] = Field(
+        ["accuracy", "format"], description="the cookbook's verifiable rewards (cookbook.train.rewards)")
     reward_weights: list[Float] | None = None
-    overlong_max_tokens: int = Field(1024, gt=0, description="overlong: penalty reaches -1 at this length")
-    overlong_buffer: int = Field(256, gt=0, description="overlong: penalty starts this many tokens earlier")
+    soft_max_length: int = Field(1024, gt=0, description="overlong: the penalty reaches -1 at this length")
+    soft_cache_length: int = Field(256, gt=0, description="overlong: the penalty starts this many tokens earlier")
 
 
 class SFTSection(Section):
@@ -224,31 +234,9 @@ class GRPOSection(Section):
 
 # ---------------------------------------------------------------- white-box KD (notebook 04)
 
-class OfflineKDRun(Section):
-    """One offline KD run in cookbook's own trainer (cookbook.kd.trainer): no ms-swift flags here."""
-
-    tuner: Literal["full", "lora"] = "full"
-    learning_rate: Float = Field(gt=0)
-    epochs: Float | None = Field(None, gt=0, description="passes over the data; or max_steps")
-    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
-    batch_size: int = Field(8, gt=0, description="per process")
-    grad_accum: int = Field(1, gt=0)
-    max_length: int = Field(4096, gt=0, description="tokens per example (prompt + reply)")
-    warmup_ratio: Float = Field(0.05, ge=0, lt=1)
-    weight_decay: Float = Field(0.0, ge=0)
-    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
-    lora_rank: int = Field(8, gt=0)
-    lora_alpha: int = Field(32, gt=0)
-    lora_target: str = "all-linear"
-    gradient_checkpointing: bool = False
-    save_steps: int = Field(100, gt=0, description="checkpoint every N steps: what a resume starts from")
-    logging_steps: int = Field(10, gt=0)
-
-    @model_validator(mode="after")
-    def _steps_or_epochs(self):
-        if self.epochs is None and self.max_steps is None:
-            raise ValueError("give epochs or max_steps")
-        return self
+class OfflineKDRun(RunBase):
+    """One offline KD run in the cookbook's own trainer (cookbook.kd.trainer): the same
+    hyper-parameters as an ms-swift run, no other ms-swift flags."""
 
 
 class GKDRun(TrainRun):
@@ -258,7 +246,7 @@ class GKDRun(TrainRun):
     beta: Float = Field(0.5, ge=0, le=1, description="0 forward KL, 1 reverse KL, between: generalized JSD")
     temperature: Float = Field(0.9, gt=0, description="sampling and KD temperature")
     sft_alpha: Float = Field(0.0, ge=0, description="weight of the cross-entropy on the data's reply")
-    logits_topk: int | None = Field(None, gt=0, description="KD over the teacher's top k (None: full vocabulary)")
+    gkd_logits_topk: int | None = Field(None, gt=0, description="KD over the teacher's top k (None: full vocabulary)")
     max_completion_length: int = Field(512, gt=0, description="tokens the student samples when lmbda > 0")
 
 
@@ -333,9 +321,19 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError("\n".join(f"{path}: {_describe(err)}" for err in e.errors())) from None
 
 
+# Training keys renamed to ms-swift's flag names: an old recipe is told the new name.
+RENAMED = {"tuner": "tuner_type", "epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
+           "grad_accum": "gradient_accumulation_steps", "lr_scheduler": "lr_scheduler_type",
+           "lora_target": "target_modules", "logits_topk": "gkd_logits_topk", "rewards": "reward_funcs",
+           "overlong_max_tokens": "soft_max_length", "overlong_buffer": "soft_cache_length"}
+
+
 def _describe(err: dict) -> str:
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
+        old = str(err["loc"][-1]) if err["loc"] else ""
+        if old in RENAMED and len(err["loc"]) > 1 and err["loc"][0] in ("sft", "preference", "grpo", "kd"):
+            return f"{key}: unknown key; it is called {RENAMED[old]} now (ms-swift's flag name)"
         return f"{key}: unknown key"
     if err["type"] == "missing":
         return f"{key}: required key is missing"

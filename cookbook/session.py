@@ -15,10 +15,9 @@ class Session:
     run: Run
 
     def summary(self) -> dict[str, str]:
-        p = self.recipe.profile_info
         return {
             "recipe": self.recipe.source,
-            "profile": f"{p.name}: {p.hardware}",
+            "profile": f"{self.recipe.profile}: {self.recipe.hardware}",
             "teacher": self.recipe.teacher_model,
             "student": self.recipe.student_model,
             "hub": hub.hub_mode(),

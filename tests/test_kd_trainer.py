@@ -17,6 +17,7 @@ from cookbook.io import write_jsonl
 from cookbook.kd.samples import encode_file
 from cookbook.kd.store import StoreError, StoreMeta, StoreWriter, TopKStore
 from cookbook.kd.trainer import OfflineKDJob, run_offline_kd
+from cookbook.recipe import OfflineKDRun
 from cookbook.kd.vocab import (
     VocabularyMismatch,
     check_vocabularies,
@@ -52,12 +53,16 @@ def _oracle_store(folder, data, student, k=4, max_length=512):
 
 
 def _job(toy, store, out, **kw):
+    """A job of 3 plain SGD steps; keyword arguments override the job's or the run's fields."""
     _folder, data, student, _ = toy
-    base = {"model": str(student), "dataset": str(data), "store": str(store.dir), "output_dir": str(out),
-                "kd": {"kind": "forward_kl", "kd_weight": 0.5}, "learning_rate": 1e-3, "max_steps": 3, "batch_size": 4,
-                "logging_steps": 1, "save_steps": 100, "max_length": 512, "warmup_ratio": 0.0, "lr_scheduler": "constant",
-                "optimizer": "sgd", "max_grad_norm": 0.0}
-    return OfflineKDJob(**(base | kw))
+    run = {"tuner_type": "full", "learning_rate": 1e-3, "max_steps": 3, "per_device_train_batch_size": 4,
+           "logging_steps": 1, "save_steps": 100, "max_length": 512, "warmup_ratio": 0.0, "weight_decay": 0.0,
+           "lr_scheduler_type": "constant", "max_grad_norm": 0.0, "gradient_checkpointing": False}
+    job = {"model": str(student), "dataset": str(data), "store": str(store.dir), "output_dir": str(out),
+           "kd": {"kind": "forward_kl", "kd_weight": 0.5}, "optimizer": "sgd"}
+    for key, value in kw.items():
+        (run if key in OfflineKDRun.model_fields else job)[key] = value
+    return OfflineKDJob(**job, run=OfflineKDRun(**run))
 
 
 def test_a_vocabulary_mismatch_fails_before_any_compute(toy, tmp_path):
@@ -94,7 +99,7 @@ def test_token_ids_that_differ_from_the_teachers_fail_with_file_and_line(toy, tm
 def test_alignment_survives_shuffling_accumulation_and_epochs(toy, tmp_path):
     _, data, student, _ = toy
     store = _oracle_store(tmp_path / "store", data, student)
-    result = run_offline_kd(_job(toy, store, tmp_path / "out", batch_size=3, grad_accum=2, max_steps=8,
+    result = run_offline_kd(_job(toy, store, tmp_path / "out", per_device_train_batch_size=3, gradient_accumulation_steps=2, max_steps=8,
                                  optimizer="adamw"))  # 24 rows / 6 per step: 2 epochs
     assert [h["step"] for h in result.history] == list(range(1, 9))
     assert all(h["teacher_top1_is_label"] == 1.0 for h in result.history)
@@ -149,9 +154,11 @@ def test_two_processes_and_accumulation_give_the_same_steps_as_one_big_batch(toy
     """1 process x batch 4 == 1 x batch 2 x accumulation 2 == 2 processes (gloo) x batch 1 x accumulation 2."""
     _, data, student, _ = toy
     store = _oracle_store(tmp_path / "store", data, student)
-    one = run_offline_kd(_job(toy, store, tmp_path / "one", batch_size=4))
-    accum = run_offline_kd(_job(toy, store, tmp_path / "accum", batch_size=2, grad_accum=2))
-    two = run_offline_kd(_job(toy, store, tmp_path / "two", batch_size=1, grad_accum=2, nproc=2))
+    one = run_offline_kd(_job(toy, store, tmp_path / "one", per_device_train_batch_size=4))
+    accum = run_offline_kd(_job(toy, store, tmp_path / "accum", per_device_train_batch_size=2,
+                                    gradient_accumulation_steps=2))
+    two = run_offline_kd(_job(toy, store, tmp_path / "two", per_device_train_batch_size=1,
+                                  gradient_accumulation_steps=2, nproc=2))
     assert len(_steps(two)) == 3
     for other in (accum, two):
         for a, b in zip(_steps(one), _steps(other), strict=True):
@@ -169,6 +176,7 @@ def test_kd_lowers_the_measured_kl_to_the_teacher(toy, tmp_path):
     assert len(store) == len(samples) and store.meta.bits == 10
     before = teacher_student_kl(teacher, student, samples)["forward_kl"]
     result = run_offline_kd(_job(toy, store, tmp_path / "out", kd={"kind": "forward_kl", "kd_weight": 1.0},
-                                 optimizer="adamw", learning_rate=2e-3, max_steps=25, batch_size=8, max_grad_norm=1.0))
+                                 optimizer="adamw", learning_rate=2e-3, max_steps=25, per_device_train_batch_size=8,
+                                 max_grad_norm=1.0))
     after = teacher_student_kl(teacher, result.model, samples)["forward_kl"]
     assert after < 0.5 * before

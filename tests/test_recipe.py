@@ -17,7 +17,7 @@ BASE = "name: t\nprofile: tiny\nhardware: cpu\nruntime: 1 min\n"
 def test_committed_recipes_load_and_state_their_hardware_first(name):
     path = project_root() / "recipes" / name
     recipe = load_recipe(path)
-    assert path.read_text().splitlines()[0].startswith("# Hardware:")
+    assert path.read_text().splitlines()[0].startswith("hardware:")  # one field, and the first line
     assert recipe.teacher_model and recipe.student_model
 
 
@@ -56,3 +56,17 @@ def test_missing_recipe_and_bad_yaml(tmp_path):
         load_recipe(write(tmp_path, "name: [unclosed\n"))
     with pytest.raises(RecipeError, match="unknown profile|profile"):
         load_recipe(write(tmp_path, BASE.replace("tiny", "huge")))
+
+
+def test_a_training_key_under_its_old_name_is_told_the_ms_swift_name(tmp_path):
+    path = write(tmp_path, BASE + "sft:\n  full:\n    learning_rate: 1.0e-5\n    max_steps: 3\n    batch_size: 4\n")
+    with pytest.raises(RecipeError) as e:
+        load_recipe(path)
+    assert str(e.value) == (f"{path}: sft.full.batch_size: unknown key; it is called "
+                            "per_device_train_batch_size now (ms-swift's flag name)")
+
+
+def test_cogpo_inherits_the_dpo_run_in_every_committed_recipe():
+    for path in (project_root() / "recipes").glob("*.yaml"):
+        recipe = load_recipe(path)
+        assert recipe.preference.cogpo == recipe.preference.dpo, path.name

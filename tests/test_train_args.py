@@ -116,10 +116,10 @@ def test_grpo_flags_register_cookbook_rewards(tiny):
     f = as_dict(grpo_flags(tiny.grpo.run, tiny.train, **KW))
     assert f["rlhf_type"] == "grpo"
     assert f["reward_funcs"] == ["cookbook_accuracy", "cookbook_format", "cookbook_overlong"]
-    assert f["soft_max_length"] == str(tiny.grpo.run.overlong_max_tokens)
+    assert f["soft_max_length"] == str(tiny.grpo.run.soft_max_length)
     assert f["num_generations"] == str(tiny.grpo.run.num_generations)
     assert any(p.endswith("rewards_plugin.py") for p in f["external_plugins"])
-    no_overlong = tiny.grpo.run.model_copy(update={"rewards": ["accuracy"]})
+    no_overlong = tiny.grpo.run.model_copy(update={"reward_funcs": ["accuracy"]})
     assert "soft_max_length" not in as_dict(grpo_flags(no_overlong, tiny.train, **KW))
     bad = tiny.grpo.run.model_copy(update={"reward_weights": [1.0]})
     with pytest.raises(ValueError, match="reward_weights"):
@@ -135,7 +135,7 @@ def test_recipe_training_section_errors_name_the_key(tmp_path):
     path.write_text(base + "sft:\n  full:\n    learning_rate: 1e-5\n")
     with pytest.raises(RecipeError, match="epochs or max_steps"):
         load_recipe(path)
-    path.write_text(base + "sft:\n  full:\n    learning_rate: 1e-5\n    epochs: 1\n")
+    path.write_text(base + "sft:\n  full:\n    learning_rate: 1e-5\n    num_train_epochs: 1\n")
     assert load_recipe(path).sft.full.learning_rate == 1e-5  # YAML reads 1e-5 as text: accepted
 
 

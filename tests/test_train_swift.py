@@ -30,7 +30,7 @@ def job_for(world, tmp_path, guarded_env, monkeypatch):
     recipe = load_recipe("recipes/tiny.yaml")
 
     def make(name, steps, nproc=1, save_steps=100):
-        run = recipe.sft.full.model_copy(update={"max_steps": steps, "batch_size": 4, "save_steps": save_steps,
+        run = recipe.sft.full.model_copy(update={"max_steps": steps, "per_device_train_batch_size": 4, "save_steps": save_steps,
                                                  "logging_steps": 1})
         shared = recipe.train.model_copy(update={"nproc": nproc, "swanlab": "disabled"})
         flags = sft_flags(run, shared, model=world.model_dir("student-base"), dataset=data,

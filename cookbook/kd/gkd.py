@@ -33,7 +33,7 @@ def gkd_flags(run: GKDRun, shared: TrainShared, *, teacher: str | Path, **kw) ->
         "beta": run.beta,
         "temperature": run.temperature,
         "sft_alpha": run.sft_alpha,
-        "gkd_logits_topk": run.logits_topk,
+        "gkd_logits_topk": run.gkd_logits_topk,
         "max_completion_length": run.max_completion_length,
     }
     return finish_flags(flags, run, plugins_for(shared))

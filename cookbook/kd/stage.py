@@ -81,13 +81,8 @@ def offline_job(session: Session, train: Path, store: TopKStore, name: str = "of
     kd, run = session.recipe.kd, session.recipe.kd.offline
     if run is None:
         raise ValueError(f"{session.recipe.source}: kd.offline is not set, so this recipe skips offline KD")
-    return OfflineKDJob(
-        model=str(start_model(session)), dataset=str(train), store=str(store.dir),
-        output_dir=str(session.run.stage_dir("kd") / name),
-        kd={"kind": kd.loss, "beta": kd.beta, "temperature": kd.temperature, "kd_weight": kd.kd_weight},
-        learning_rate=run.learning_rate, max_steps=run.max_steps, epochs=run.epochs, batch_size=run.batch_size,
-        grad_accum=run.grad_accum, max_length=run.max_length, warmup_ratio=run.warmup_ratio,
-        weight_decay=run.weight_decay, lr_scheduler=run.lr_scheduler, logging_steps=run.logging_steps,
-        save_steps=run.save_steps, seed=session.recipe.seed, tuner=run.tuner, lora_rank=run.lora_rank,
-        lora_alpha=run.lora_alpha, lora_target=run.lora_target, gradient_checkpointing=run.gradient_checkpointing,
-        torch_dtype=session.recipe.train.torch_dtype, nproc=session.recipe.train.nproc)
+    return OfflineKDJob(model=str(start_model(session)), dataset=str(train), store=str(store.dir),
+                        output_dir=str(session.run.stage_dir("kd") / name), run=run,
+                        kd={"kind": kd.loss, "beta": kd.beta, "temperature": kd.temperature, "kd_weight": kd.kd_weight},
+                        seed=session.recipe.seed, torch_dtype=session.recipe.train.torch_dtype,
+                        nproc=session.recipe.train.nproc)

@@ -42,7 +42,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -54,6 +54,7 @@ from cookbook.kd.loss import KDConfig, LossStats, fused_kd_loss
 from cookbook.kd.samples import Sample, encode_file
 from cookbook.kd.store import StoreError, TopKStore
 from cookbook.kd.vocab import VocabularyMismatch, tokenizer_fingerprint
+from cookbook.recipe import OfflineKDRun
 
 FINAL = "model"
 LOG_FILE = "train.log"
@@ -65,33 +66,23 @@ class OfflineKDJob:
     dataset: str  # the kd rows (JSON lines, messages format)
     store: str  # the teacher pass's store for those rows
     output_dir: str
+    run: OfflineKDRun  # the recipe's kd.offline as validated: every hyper-parameter, defined once
     kd: dict = field(default_factory=dict)  # KDConfig fields
-    learning_rate: float = 1e-3
-    max_steps: int | None = None
-    epochs: float | None = None
-    batch_size: int = 8  # per process
-    grad_accum: int = 1
-    max_length: int = 4096
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    lr_scheduler: str = "cosine"
-    max_grad_norm: float = 1.0
-    logging_steps: int = 10
-    save_steps: int = 100
-    save_total_limit: int = 2
     seed: int = 42
-    tuner: str = "full"  # full | lora
-    lora_rank: int = 8
-    lora_alpha: int = 32
-    lora_target: str = "all-linear"
-    gradient_checkpointing: bool = False
     torch_dtype: str = "float32"
     optimizer: str = "adamw"  # adamw | sgd (sgd: tests)
     nproc: int = 1
 
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"run": self.run.model_dump()}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "OfflineKDJob":
+        return cls(**(raw | {"run": OfflineKDRun.model_validate(raw["run"])}))
+
     def fingerprint(self) -> str:
         """The job + the data's content + the store's index + the starting model's files (cookbook.jobs)."""
-        return jobs.job_fingerprint(asdict(self), data=[self.dataset, Path(self.store) / "index.jsonl"],
+        return jobs.job_fingerprint(self.to_dict(), data=[self.dataset, Path(self.store) / "index.jsonl"],
                                     model=self.model)
 
 
@@ -183,22 +174,22 @@ def _all_sum(values: list[float]) -> list[float]:
 def _schedule(job: OfflineKDJob, optimizer, total: int):
     from transformers import get_scheduler
 
-    return get_scheduler(job.lr_scheduler, optimizer, num_warmup_steps=math.ceil(job.warmup_ratio * total),
-                         num_training_steps=total)
+    return get_scheduler(job.run.lr_scheduler_type, optimizer, num_training_steps=total,
+                         num_warmup_steps=math.ceil(job.run.warmup_ratio * total))
 
 
 def _load_student(job: OfflineKDJob, source: str):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, job.torch_dtype))
-    if job.tuner == "lora":
+    if job.run.tuner_type == "lora":
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=job.lora_rank, lora_alpha=job.lora_alpha,
-                                                 target_modules=job.lora_target, task_type="CAUSAL_LM"))
-    elif job.tuner != "full":
-        raise ValueError(f"tuner must be full or lora, got {job.tuner!r}")
-    if job.gradient_checkpointing:
+        model = get_peft_model(model, LoraConfig(r=job.run.lora_rank, lora_alpha=job.run.lora_alpha,
+                                                 target_modules=job.run.target_modules, task_type="CAUSAL_LM"))
+    elif job.run.tuner_type != "full":
+        raise ValueError(f"tuner must be full or lora, got {job.run.tuner_type!r}")
+    if job.run.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model
 
@@ -224,23 +215,24 @@ def train(job: OfflineKDJob) -> list[dict]:
     if abs(store.meta.temperature - cfg.temperature) > 1e-9:
         raise StoreError(f"{job.store}: written at temperature {store.meta.temperature}, the loss asks for "
                          f"{cfg.temperature}: run the teacher pass again at that temperature")
-    samples = encode_file(job.dataset, tokenizer, job.max_length)
+    samples = encode_file(job.dataset, tokenizer, job.run.max_length)
     check_samples(samples, store, job.dataset)
 
     from torch.utils.data import DistributedSampler
 
     sampler = DistributedSampler(samples, num_replicas=world, rank=rank, shuffle=True, seed=job.seed, drop_last=True)
-    per_step = job.batch_size * job.grad_accum
+    batch, accum = job.run.per_device_train_batch_size, job.run.gradient_accumulation_steps
+    per_step = batch * accum
     steps_per_epoch = len(sampler) // per_step
     if steps_per_epoch == 0:
         raise ValueError(f"{len(samples)} samples are fewer than one optimizer step "
-                         f"({world} processes x batch {job.batch_size} x accumulation {job.grad_accum})")
-    total = job.max_steps or math.ceil((job.epochs or 1) * steps_per_epoch)
+                         f"({world} processes x batch {batch} x accumulation {accum})")
+    total = job.run.max_steps or math.ceil((job.run.num_train_epochs or 1) * steps_per_epoch)
 
     done = jobs.checkpoints(out)
     resume = done[-1] if done else None
-    model = _load_student(job, str(resume / "weights") if resume and job.tuner == "full" else job.model)
-    if resume and job.tuner == "lora":
+    model = _load_student(job, str(resume / "weights") if resume and job.run.tuner_type == "full" else job.model)
+    if resume and job.run.tuner_type == "lora":
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
@@ -252,9 +244,9 @@ def train(job: OfflineKDJob) -> list[dict]:
     ddp = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module
     params = [p for p in model.parameters() if p.requires_grad]
     if job.optimizer == "sgd":
-        optimizer = torch.optim.SGD(params, lr=job.learning_rate)
+        optimizer = torch.optim.SGD(params, lr=job.run.learning_rate)
     else:
-        optimizer = torch.optim.AdamW(params, lr=job.learning_rate, weight_decay=job.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=job.run.learning_rate, weight_decay=job.run.weight_decay)
     scheduler = _schedule(job, optimizer, total)
     step, history = 0, []
     if resume:
@@ -279,8 +271,7 @@ def train(job: OfflineKDJob) -> list[dict]:
         sampler.set_epoch(epoch)  # the same order on a resume: it depends on (seed, epoch) only
         order = list(sampler)
         start = in_epoch * per_step
-        micro = [[samples[i] for i in order[start + m * job.batch_size : start + (m + 1) * job.batch_size]]
-                 for m in range(job.grad_accum)]
+        micro = [[samples[i] for i in order[start + m * batch : start + (m + 1) * batch]] for m in range(accum)]
         batches = [collate(mb, store, pad) for mb in micro]
         if device is not None:
             batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
@@ -296,14 +287,14 @@ def train(job: OfflineKDJob) -> list[dict]:
                 loss = ddp(b["input_ids"], b["attention_mask"], b["rows"], b["cols"], b["targets"], b["topk_ids"],
                            b["topk_logprobs"], normalizer, stats)
                 loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, job.max_grad_norm if job.max_grad_norm > 0 else float("inf"))
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, job.run.max_grad_norm or float("inf"))
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
         for f in ("kd", "ce", "tokens", "teacher_top1_is_label"):
             setattr(window, f, getattr(window, f) + getattr(stats, f))
-        if step % job.logging_steps == 0 or step == total:
+        if step % job.run.logging_steps == 0 or step == total:
             kd_sum, ce_sum, tokens, top1 = _all_sum([window.kd, window.ce, window.tokens, window.teacher_top1_is_label])
             row = {"step": step, "global_step/max_steps": f"{step}/{total}", "epoch": round(step / steps_per_epoch, 3),
                    "kd": kd_sum / tokens, "ce": ce_sum / tokens,
@@ -319,7 +310,7 @@ def train(job: OfflineKDJob) -> list[dict]:
                 bar.set_postfix_str(f"loss {row['loss']:.4g}, kd {row['kd']:.4g}", refresh=False)
         if bar:
             bar.update(1)
-        if step % job.save_steps == 0 and step < total:
+        if step % job.run.save_steps == 0 and step < total:
             _save(job, model, tokenizer, optimizer, scheduler, step, out)
     if bar:
         bar.close()
@@ -349,7 +340,7 @@ def _save(job, model, tokenizer, optimizer, scheduler, step, out: Path) -> None:
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
         atomic_write_json(tmp / "trainer_state.json", {"global_step": step})  # written last: marks it complete
         tmp.rename(out / f"checkpoint-{step}")
-        for old in jobs.checkpoints(out)[: -job.save_total_limit]:
+        for old in jobs.checkpoints(out)[: -job.run.save_total_limit]:
             shutil.rmtree(old, ignore_errors=True)
     if dist.is_initialized():
         dist.barrier()
@@ -358,7 +349,7 @@ def _save(job, model, tokenizer, optimizer, scheduler, step, out: Path) -> None:
 def _save_final(job, model, tokenizer, out: Path) -> None:
     tmp = out / f".{FINAL}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    final = model.merge_and_unload() if job.tuner == "lora" else model
+    final = model.merge_and_unload() if job.run.tuner_type == "lora" else model
     final.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(out / FINAL, ignore_errors=True)
@@ -373,7 +364,7 @@ def run_offline_kd(job: OfflineKDJob, progress: bool = True) -> OfflineKDResult:
     out = Path(job.output_dir)
 
     def run(resume: Path | None) -> Path:  # train() finds the checkpoint itself, in every process
-        atomic_write_json(out / "kd_job.json", asdict(job))
+        atomic_write_json(out / "kd_job.json", job.to_dict())
         if job.nproc == 1:
             train(job)
         else:
@@ -389,9 +380,7 @@ def run_offline_kd(job: OfflineKDJob, progress: bool = True) -> OfflineKDResult:
 
 
 def job_from_json(path: str | Path) -> OfflineKDJob:
-    raw = json.loads(Path(path).read_text())
-    known = {f.name for f in fields(OfflineKDJob)}
-    return OfflineKDJob(**{k: v for k, v in raw.items() if k in known})
+    return OfflineKDJob.from_dict(json.loads(Path(path).read_text()))
 
 
 def main(argv: list[str]) -> None:

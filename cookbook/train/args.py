@@ -21,6 +21,9 @@ from cookbook.recipe import DPORun, GRPORun, TrainRun, TrainShared
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "plugins"
 DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload")
+# Fields of the stage-specific runs that their own flag builders pass (or map) themselves.
+_STAGE_FIELDS = {"beta", "rpo_alpha", "num_generations", "max_completion_length", "temperature", "reward_funcs",
+                 "reward_weights", "soft_max_length", "soft_cache_length", "lmbda", "sft_alpha", "gkd_logits_topk"}
 # Reward names of the recipe -> the names cookbook's plugin registers in ms-swift's `orms`.
 REWARD_FUNCS = {"accuracy": "cookbook_accuracy", "format": "cookbook_format", "overlong": "cookbook_overlong"}
 
@@ -56,31 +59,23 @@ def common_flags(run: TrainRun, shared: TrainShared, *, model: str | Path, datas
         "model_type": shared.model_type,
         "template": shared.template,
         "check_model": False,  # else ms-swift asks the hub whether a local model is the latest (7 s offline)
-        "tuner_type": run.tuner,
         "dataset": str(dataset),
         "output_dir": str(output_dir),
         "add_version": False,  # a fixed folder: that is what lets a re-run find its checkpoints and resume
         "torch_dtype": shared.torch_dtype,
-        "learning_rate": run.learning_rate,
-        "max_steps": run.max_steps,
-        "num_train_epochs": None if run.max_steps else run.epochs,
-        "per_device_train_batch_size": run.batch_size,
-        "gradient_accumulation_steps": run.grad_accum,
-        "max_length": run.max_length,
-        "warmup_ratio": run.warmup_ratio or None,
-        "weight_decay": run.weight_decay,
-        "lr_scheduler_type": run.lr_scheduler,
-        "gradient_checkpointing": run.gradient_checkpointing,
-        "save_steps": run.save_steps,
-        "save_total_limit": run.save_total_limit,
-        "logging_steps": run.logging_steps,
         "seed": seed,
         "data_seed": seed,
         "dataloader_num_workers": shared.dataloader_workers,
         "deepspeed": deepspeed,
     }
-    if run.tuner == "lora":
-        flags |= {"lora_rank": run.lora_rank, "lora_alpha": run.lora_alpha, "target_modules": run.lora_target}
+    # The run's own fields are ms-swift's flags by name (cookbook.recipe.RunBase).
+    own = run.model_dump(exclude={"deepspeed", "extra", *_STAGE_FIELDS})
+    if run.max_steps:
+        own["num_train_epochs"] = None  # max_steps decides
+    if run.tuner_type != "lora":
+        for key in ("lora_rank", "lora_alpha", "target_modules"):
+            own.pop(key)
+    flags |= own
     flags |= swanlab_flags(shared, name)
     return flags
 
@@ -133,19 +128,19 @@ def grpo_flags(run: GRPORun, shared: TrainShared, **kw) -> list[str]:
     """Flags of ``swift rlhf --rlhf_type grpo`` with cookbook's verifiable rewards."""
     flags = {"rlhf_type": "grpo"} | common_flags(run, shared, **kw)
     flags |= {
-        "reward_funcs": [REWARD_FUNCS[r] for r in run.rewards],
+        "reward_funcs": [REWARD_FUNCS[r] for r in run.reward_funcs],
         "reward_weights": run.reward_weights,
         "num_generations": run.num_generations,
         "max_completion_length": run.max_completion_length,
         "temperature": run.temperature,
         "beta": run.beta,
     }
-    if "overlong" in run.rewards:
-        if run.overlong_buffer >= run.overlong_max_tokens:
-            raise ValueError("grpo.run: overlong_buffer must be smaller than overlong_max_tokens")
-        flags |= {"soft_max_length": run.overlong_max_tokens, "soft_cache_length": run.overlong_buffer}
-    if run.reward_weights is not None and len(run.reward_weights) != len(run.rewards):
-        raise ValueError(f"grpo.run: {len(run.reward_weights)} reward_weights for {len(run.rewards)} rewards")
+    if "overlong" in run.reward_funcs:
+        if run.soft_cache_length >= run.soft_max_length:
+            raise ValueError("grpo.run: soft_cache_length must be smaller than soft_max_length")
+        flags |= {"soft_max_length": run.soft_max_length, "soft_cache_length": run.soft_cache_length}
+    if run.reward_weights is not None and len(run.reward_weights) != len(run.reward_funcs):
+        raise ValueError(f"grpo.run: {len(run.reward_weights)} reward_weights for {len(run.reward_funcs)} reward_funcs")
     return finish_flags(flags, run, plugins_for(shared, "rewards"))
 
 

@@ -5,8 +5,8 @@
 * ``format``: 1 when the completion is ``<think>`` reasoning ``</think>`` followed by an
   answer with a ``\\boxed{}``, else 0: the shape the teacher's CoT taught.
 * ``overlong``: 0 up to ``max_tokens - buffer`` completion tokens, then falling linearly
-  to -1 at ``max_tokens`` (the recipe's overlong_max_tokens / overlong_buffer, passed to
-  ms-swift as soft_max_length / soft_cache_length): long chains cost, short ones do not.
+  to -1 at ``max_tokens`` (the recipe's soft_max_length and soft_cache_length, ms-swift's
+  flags of the same names): long chains cost, short ones do not.
 
 The plain functions take lists and return lists of floats; the classes are what
 ``plugins/rewards_plugin.py`` registers in ms-swift's ``orms`` under ``cookbook_<name>``.

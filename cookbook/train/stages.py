@@ -44,8 +44,8 @@ def sft_job(session: Session, tuner: str, dataset: Path | None = None, model: Pa
     dataset = Path(dataset or session.run.input("data", "sft"))
     validate_file(dataset, "sft")
     kw = _common(session, "sft", tuner, Path(model or student_model(session)), dataset)
-    if run.tuner != tuner:
-        raise ValueError(f"{session.recipe.source}: sft.{tuner}.tuner is {run.tuner!r}")
+    if run.tuner_type != tuner:
+        raise ValueError(f"{session.recipe.source}: sft.{tuner}.tuner_type is {run.tuner_type!r}")
     return _job(session, "sft", sft_flags(run, session.recipe.train, **kw), kw["output_dir"], f"sft-{tuner}")
 
 
