@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 RECIPE     ?= recipes/tiny.yaml
 RUN_DIR    ?= runs/demo
 
-.PHONY: install world demo test test-fast bench clean download
+.PHONY: install world demo test test-fast lint bench clean download
 
 install: $(VENV)/.installed
 
@@ -34,8 +34,11 @@ test: install
 	$(PY) -m cookbook.toy.world
 	$(PY) -m pytest
 
-test-fast: install  ## unit tests only, no notebook execution
-	$(PY) -m pytest -m "not slow"
+test-fast: install  ## unit tests only: no notebook runs, no tiny world (builds nothing on a fresh clone)
+	$(PY) -m pytest -m "not slow and not world"
+
+lint: install  ## ruff, configured in pyproject.toml
+	$(PY) -m ruff check cookbook tests bench
 
 download: install  ## fetch models, benchmarks and IFEval's data ahead: make download RECIPE=recipes/workshop.yaml
 	$(PY) -m cookbook.eval.download --recipe $(RECIPE)

@@ -72,3 +72,14 @@ def pytest_ignore_collect(collection_path, config):
     if name.startswith("test_notebook_") and name[14:16].isdigit():
         return not any((ROOT / "notebooks").glob(f"{name[14:16]}_*.ipynb"))
     return None
+
+
+WORLD_FIXTURES = {"world", "demo_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need the tiny world are marked `world`: `make test-fast` leaves them out, so it
+    builds nothing on a fresh clone (the world takes 7-8 minutes to build)."""
+    for item in items:
+        if WORLD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.world)

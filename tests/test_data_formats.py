@@ -2,9 +2,22 @@ import json
 
 import pytest
 
-from cookbook.data.formats import (DatasetRowError, cogpo_row, dpo_row, grpo_row, kd_row, quarantine_path,
-                                   sft_row, validate_file, write_cogpo, write_dpo, write_grpo, write_kd,
-                                   write_rows, write_sft)
+from cookbook.data.formats import (
+    DatasetRowError,
+    cogpo_row,
+    dpo_row,
+    grpo_row,
+    kd_row,
+    quarantine_path,
+    sft_row,
+    validate_file,
+    write_cogpo,
+    write_dpo,
+    write_grpo,
+    write_kd,
+    write_rows,
+    write_sft,
+)
 from cookbook.data.records import CoTRecord
 from cookbook.data.verify import PreferencePair
 from cookbook.io import read_jsonl

@@ -1,5 +1,11 @@
-from cookbook.data.instructions import (expansion_messages, extraction_messages, parse_numbered_list, parse_pairs,
-                                        parse_refinement, refinement_messages)
+from cookbook.data.instructions import (
+    expansion_messages,
+    extraction_messages,
+    parse_numbered_list,
+    parse_pairs,
+    parse_refinement,
+    refinement_messages,
+)
 
 
 def test_requests_render_their_values():

@@ -1,7 +1,14 @@
 import pytest
 
-from cookbook.data.judges import (LLMJudge, RuleBasedToyJudge, apply_judgements, judge_messages, judge_requests,
-                                  parse_score, score_records)
+from cookbook.data.judges import (
+    LLMJudge,
+    RuleBasedToyJudge,
+    apply_judgements,
+    judge_messages,
+    judge_requests,
+    parse_score,
+    score_records,
+)
 from cookbook.data.records import CoTRecord
 from cookbook.toy.problems import generate
 

@@ -3,8 +3,17 @@
 import itertools
 import re
 
-from cookbook.data.formats import (cogpo_row, dpo_row, grpo_row, sft_row, validate_file, write_cogpo, write_dpo,
-                                   write_grpo, write_sft)
+from cookbook.data.formats import (
+    cogpo_row,
+    dpo_row,
+    grpo_row,
+    sft_row,
+    validate_file,
+    write_cogpo,
+    write_dpo,
+    write_grpo,
+    write_sft,
+)
 from cookbook.data.generate import generate_cots, rewrite
 from cookbook.data.judges import RuleBasedToyJudge, score_records
 from cookbook.data.selection import select

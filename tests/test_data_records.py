@@ -1,11 +1,17 @@
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
-from types import SimpleNamespace
-
-from cookbook.data.generate import (apply_rewrite, cot_messages, cot_requests, generate_cots, records_from_replies,
-                                    rewrite, rewrite_messages)
+from cookbook.data.generate import (
+    apply_rewrite,
+    cot_messages,
+    cot_requests,
+    generate_cots,
+    records_from_replies,
+    rewrite,
+    rewrite_messages,
+)
 from cookbook.data.records import CoTRecord, load_records, record_from_reply, save_records, split_response
 
 

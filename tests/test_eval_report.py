@@ -10,8 +10,7 @@ import yaml
 
 from cookbook.eval.candidates import Candidate, distilled_students, label
 from cookbook.eval.protocol import BenchmarkPlan, Protocol, protocol_from_recipe
-from cookbook.eval.report import (headline, metrics, score_table, scores_chart, token_table, tokens_chart,
-                                  write_report)
+from cookbook.eval.report import headline, metrics, score_table, scores_chart, token_table, tokens_chart, write_report
 from cookbook.eval.results import BenchmarkResult, mean_and_stderr, per_run_accuracy, summarise
 from cookbook.paths import project_root
 from cookbook.recipe import RecipeError, load_recipe

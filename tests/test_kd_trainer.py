@@ -17,12 +17,12 @@ from cookbook.io import write_jsonl
 from cookbook.kd.samples import encode_file
 from cookbook.kd.store import StoreError, StoreMeta, StoreWriter, TopKStore
 from cookbook.kd.trainer import OfflineKDJob, run_offline_kd
-from cookbook.recipe import OfflineKDRun
 from cookbook.kd.vocab import (
     VocabularyMismatch,
     check_vocabularies,
     tokenizer_fingerprint,
 )
+from cookbook.recipe import OfflineKDRun
 from cookbook.toy.prompts import chat_messages, think_response
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cookbook import procs
 from cookbook.hub import OFFLINE_ENV
 from cookbook.teacher import LocalServer, ServerFailed, TeacherConfig, free_port, generate, swift_deploy, vllm_serve
-from cookbook import procs
 from cookbook.toy.prompts import chat_messages
 
 ROOT = Path(__file__).resolve().parents[1]

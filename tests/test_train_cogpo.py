@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from swift.rlhf_trainers import DPOTrainer
 
 from cookbook.train.cogpo import CogPOTrainer, cogpo_losses
-from swift.rlhf_trainers import DPOTrainer
 
 # Sequence log-probabilities of 3 pairs: policy chosen / rejected, reference chosen / rejected.
 PC = torch.tensor([-10.0, -20.0, -5.0])

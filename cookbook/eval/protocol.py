@@ -30,14 +30,16 @@ MATH = ("gsm8k", "math_500", "aime24", "aime25")
 AIME = ("aime24", "aime25")
 AIME_PROBLEMS = 30  # each year's AIME I and II
 PRETTY = {"gsm8k": "GSM8K", "math_500": "MATH-500", "aime24": "AIME 2024", "aime25": "AIME 2025", "ifeval": "IFEval"}
+AIME_SCORING = ("accuracy: the answer read by Math-Verify (\\boxed{} first) equals the integer answer "
+                "(evalscope, integers only)")
 # What each benchmark's score means, as evalscope computes it. Its math parser reads the
 # answer the way Math-Verify does: a \boxed{} answer first, else the last expression it can
 # parse, so an unboxed final number can still score.
 SCORING = {
     "gsm8k": "accuracy: the answer read by Math-Verify (\\boxed{} first) equals the number after #### (evalscope)",
     "math_500": "accuracy: the answer read by Math-Verify (\\boxed{} first) is equivalent to the reference (evalscope)",
-    "aime24": "accuracy: the answer read by Math-Verify (\\boxed{} first) equals the integer answer (evalscope, integers only)",
-    "aime25": "accuracy: the answer read by Math-Verify (\\boxed{} first) equals the integer answer (evalscope, integers only)",
+    "aime24": AIME_SCORING,
+    "aime25": AIME_SCORING,
     "ifeval": "prompt-level strict: every verifiable instruction of the prompt is followed (evalscope's checkers)",
 }
 MATH_500_LEVELS = 5

@@ -97,4 +97,5 @@ def server_check(session, candidate: Candidate, protocol: Protocol, problems: in
     first = [r for r in review_rows(ckpt_dir, candidate.name, "gsm8k")
              if r["problem"][1] is not None and r["problem"][1] < problems]
     ckpt = sum(r["value"] for r in first) / len(first) if first else None
-    return {"model": candidate.name, "problems": problems, "served": api.score, "checkpoint": ckpt, "concurrency": check.batch_size}
+    return {"model": candidate.name, "problems": problems, "served": api.score, "checkpoint": ckpt,
+            "concurrency": check.batch_size}

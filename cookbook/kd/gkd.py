@@ -19,7 +19,7 @@ from cookbook.hub import resolve_model
 from cookbook.kd.vocab import check_vocabularies
 from cookbook.recipe import GKDRun, TrainShared
 from cookbook.session import Session
-from cookbook.train.args import finish_flags, common_flags, plugins_for
+from cookbook.train.args import common_flags, finish_flags, plugins_for
 from cookbook.train.launcher import TrainJob
 
 

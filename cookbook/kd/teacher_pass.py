@@ -58,7 +58,8 @@ def response_logprobs(model, batch: Sequence[Sample], vocab: int, temperature: f
     logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
     for r, s in enumerate(batch):
         # logits at t are the distribution of token t+1: response tokens are prompt_len .. len-1
-        rows = logits[r, s.prompt_len - 1 : len(s.input_ids) - 1, :vocab].float()  # padding rows of a wider head dropped
+        # the columns past the tokenizer's vocabulary (padding of a wider head) are dropped
+        rows = logits[r, s.prompt_len - 1 : len(s.input_ids) - 1, :vocab].float()
         yield s, torch.log_softmax(rows / temperature, -1)
 
 

@@ -298,7 +298,7 @@ def train(job: OfflineKDJob) -> list[dict]:
             kd_sum, ce_sum, tokens, top1 = _all_sum([window.kd, window.ce, window.tokens, window.teacher_top1_is_label])
             row = {"step": step, "global_step/max_steps": f"{step}/{total}", "epoch": round(step / steps_per_epoch, 3),
                    "kd": kd_sum / tokens, "ce": ce_sum / tokens,
-                   "loss": cfg.kd_weight * cfg.temperature ** 2 * kd_sum / tokens + (1 - cfg.kd_weight) * ce_sum / tokens,
+                   "loss": (cfg.kd_weight * cfg.temperature ** 2 * kd_sum + (1 - cfg.kd_weight) * ce_sum) / tokens,
                    "teacher_top1_is_label": top1 / tokens, "tokens": int(tokens),
                    "grad_norm": float(grad_norm), "learning_rate": scheduler.get_last_lr()[0],
                    "elapsed_s": round(time.time() - t0, 1)}

@@ -59,7 +59,8 @@ def normalize(request: Request, sampling: dict) -> tuple[Messages, dict]:
         return request, dict(sampling)
     if isinstance(request, dict) and "messages" in request:
         return request["messages"], {**sampling, **request.get("params", {})}
-    raise TypeError(f"a teacher request is a prompt, a message list or {{'messages': ...}}, not {type(request).__name__}")
+    raise TypeError("a teacher request is a prompt, a message list or {'messages': ...}, "
+                    f"not {type(request).__name__}")
 
 
 def request_key(model: str, messages: Messages, params: dict, repeat: int = 0) -> str:

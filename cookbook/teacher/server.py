@@ -106,7 +106,8 @@ class LocalServer:
             return ""
 
     def _tail_report(self) -> str:
-        return f"command: {' '.join(procs.hide_secrets(self.command))}\nlast lines of {self.log_path}:\n{self.log_tail()}"
+        shown = " ".join(procs.hide_secrets(self.command))
+        return f"command: {shown}\nlast lines of {self.log_path}:\n{self.log_tail()}"
 
     # ---- stop ----------------------------------------------------------------------------
 

@@ -49,7 +49,8 @@ def export_model(checkpoint: str | Path, dest: str | Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     if is_adapter(checkpoint):
         # ms-swift reads the base model and template from the checkpoint's args.json.
-        run_swift("export", ["--adapters", str(checkpoint), "--merge_lora", "true", "--output_dir", str(tmp)], log_path=dest.parent / f"{dest.name}.export.log")
+        run_swift("export", ["--adapters", str(checkpoint), "--merge_lora", "true", "--output_dir", str(tmp)],
+                  log_path=dest.parent / f"{dest.name}.export.log")
     else:
         tmp.mkdir(parents=True)
         for f in checkpoint.iterdir():
