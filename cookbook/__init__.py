@@ -1,0 +1,38 @@
+"""distill-cookbook: all the logic behind the notebooks, tested on CPU.
+
+The package, from the notebooks down (an arrow: "may import"):
+
+    notebooks/NN_*.ipynb  (and cookbook.notebooks, the papermill runner of `make demo`)
+        |
+        v
+    train   black-box SFT, DPO / CogPO, GRPO with ms-swift: flags from the recipe (args),
+            the launcher, plugins, rewards, export / chat, measurements
+    kd      white-box KD: teacher pass, top-k store, sparse losses, the own trainer; GKD is
+            an ms-swift job built on train's launcher (kd -> train)
+    eval    evalscope runs (runner), protocol, results, the comparison report; quick.py, the
+            in-process scorer every training stage measures with
+        |
+        v
+    teacher OpenAI-compatible client (concurrency, retries, cache), local servers
+    data    prompts, answers and verification, judges, selection, loaders, ms-swift writers
+    toy     the tiny world: problems, tokenizer, toy models, benchmark folders
+        |
+        v
+    session  recipe  profiles  run  jobs  procs  hub  io  paths  plots  environment
+             (the first cell; the validated recipe; the run directory and its manifest; the
+             one runner of training jobs; child processes; model resolution and offline mode;
+             atomic writes and hashes; where things live)
+
+Each package has one ``stage`` module for its notebook(s): the calls a notebook makes, built
+from the recipe and the run manifest. Known exceptions to the arrows, kept until the code
+moves: ``toy`` scores its world with ``eval.quick`` (an edit under toy/ rebuilds the world),
+``hub`` resolves ``tiny-world:`` references through ``toy`` (a late import).
+
+Data flow: one run directory per run, ``runs/<name>/``. Every notebook takes ``recipe`` and
+``run_dir``; it reads its inputs from ``manifest.json`` (``session.run.input(stage, name)``),
+writes its outputs atomically into its stage folder and records them with their content
+hashes (``session.run.record``):
+
+    setup (00) -> teacher (01) -> data (02) -> sft (03) -> kd (04), preference (05), grpo (06)
+                                                       -> eval (07): every model* output above
+"""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from cookbook import hub
 from cookbook.recipe import Recipe, load_recipe
@@ -13,6 +15,22 @@ from cookbook.run import Run
 class Session:
     recipe: Recipe
     run: Run
+    started: float = field(default_factory=time.time)
+
+    def start_model(self, section) -> Path:
+        """The SFT model a later stage starts from: ``start_from`` of its recipe section."""
+        return self.run.input("sft", section.start_from)
+
+    def record(self, stage: str, outputs: dict, metrics: dict, inputs=None):
+        """The last cell of a notebook: record the stage with its wall time; returns the metrics
+        as a pandas Series for the notebook to show."""
+        import pandas as pd
+
+        wall = time.time() - self.started
+        metrics = metrics | {"wall_seconds": round(wall, 1)}
+        self.run.record(stage, outputs, inputs=inputs, metrics=metrics)
+        print(f"notebook wall time: {wall / 60:.1f} min")
+        return pd.Series(metrics, name=stage)
 
     def summary(self) -> dict[str, str]:
         return {

@@ -167,7 +167,7 @@ def test_two_processes_and_accumulation_give_the_same_steps_as_one_big_batch(toy
 
 
 def test_kd_lowers_the_measured_kl_to_the_teacher(toy, tmp_path):
-    from cookbook.kd.measure import teacher_student_kl
+    from cookbook.kd.kl import teacher_student_kl
     from cookbook.kd.teacher_pass import run_teacher_pass
 
     _, data, student, teacher = toy

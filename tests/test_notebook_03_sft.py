@@ -23,8 +23,7 @@ def test_notebook_ran_and_showed_command_progress_and_curves(demo_run):
 def test_sft_on_the_teachers_cot_raises_accuracy_by_20_points(demo_run):
     run_dir, _ = demo_run
     m = stage(run_dir, "sft")["metrics"]
-    assert m["gsm8k_quick_accuracy_full"] >= m["base_gsm8k_quick_accuracy"] + 0.20
-    assert m["gsm8k_quick_accuracy"] == m["gsm8k_quick_accuracy_full"]
+    assert m["gsm8k_quick_accuracy"] >= m["base_gsm8k_quick_accuracy"] + 0.20  # the full-SFT student
     assert m["final_loss_full"] < 0.2
     assert m["wall_seconds"] > 0  # recorded; how long it may take is for bench/, not a timed test
 

@@ -17,7 +17,7 @@ from cookbook.teacher import MissingApiKey, TeacherClient, TeacherConfig, genera
 from cookbook.teacher.cache import CacheBusy, ResultCache
 from cookbook.teacher.progress import TeacherProgress
 from cookbook.teacher.reasoning import split_reply, split_think
-from cookbook.teacher.records import Result
+from cookbook.teacher.requests import Result
 from cookbook.teacher.retry import is_retryable, retry_after_seconds
 from tests.fake_openai import FakeOpenAI
 

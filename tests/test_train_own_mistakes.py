@@ -8,7 +8,7 @@ import pytest
 from cookbook.io import read_jsonl
 from cookbook.session import Session, start
 from cookbook.toy.prompts import chat_messages, think_response
-from cookbook.train import stages
+from cookbook.train import stage
 from cookbook.train.own_mistakes import Mistake, find_mistakes, first_wrong_step, one_row_per_question, write_pairs
 
 CHOSEN = "<think>\n12+35:\nones: 2+5+0=7, carry 0.\ntens: 1+3+0=4, carry 0.\n12+35=47.\n</think>\n\nThe answer is \\boxed{47}."
@@ -72,10 +72,10 @@ def test_notebook_05_takes_the_recipes_pairs(world, teacher_rows, tmp_path):
     for name, path in data.items():
         path.write_text("".join(json.dumps(r | ({"beta": 0.1} if name == "cogpo" else {})) + "\n" for r in teacher_rows))
     session.run.record("data", data)
-    files, counts = stages.preference_pairs(session, world.model_dir("student-base"))
+    files, counts = stage.preference_pairs(session, world.model_dir("student-base"))
     assert files["dpo"].parent == session.run.stage_dir("preference") and counts["questions"] == 12
     assert len(read_jsonl(files["cogpo"])) == counts["pairs"]
     plain = session.recipe.model_copy(update={"preference": session.recipe.preference.model_copy(
         update={"own_mistakes": None})})
-    files, counts = stages.preference_pairs(Session(plain, session.run), world.model_dir("student-base"))
+    files, counts = stage.preference_pairs(Session(plain, session.run), world.model_dir("student-base"))
     assert counts is None and files["dpo"] == session.run.input("data", "dpo")

@@ -7,5 +7,6 @@
 * :mod:`cookbook.kd.trainer`       the offline KD trainer (why not ms-swift: see its docstring)
 * :mod:`cookbook.kd.gkd`           online GKD job for ms-swift, through cookbook.train's launcher
 * :mod:`cookbook.kd.vocab`         the one-vocabulary check, before any compute
-* :mod:`cookbook.kd.stage`         notebook 04's glue: recipe + manifest -> jobs
+* :mod:`cookbook.kd.kl`            KL(teacher || student) and back, measured on held-out chains
+* :mod:`cookbook.kd.stage`         notebook 04's glue: recipe + manifest -> jobs, metrics
 """

@@ -47,7 +47,7 @@ def gkd_job(session: Session, dataset: Path | None = None, model: Path | None = 
         raise ValueError(f"{session.recipe.source}: kd.gkd is not set, so this recipe skips online GKD")
     dataset = Path(dataset or session.run.input("data", "kd"))
     validate_file(dataset, "kd")
-    model = Path(model or session.run.input("sft", section.start_from))
+    model = Path(model or session.start_model(section))
     teacher = resolve_model(session.recipe.kd_teacher_model)
     check_vocabularies(teacher, model)  # before ms-swift spends its start-up
     shared = session.recipe.train

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cookbook.data.formats import DatasetRowError, validate_file
 from cookbook.io import iter_jsonl
-from cookbook.train.models import conversation_ids
+from cookbook.train.export import conversation_ids
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def run_teacher_pass(teacher_dir: str | Path, student_dir: str | Path, samples: 
 def _transformers_pass(teacher_dir, todo, writer, k, temperature, vocab, max_batch_tokens, progress):
     from tqdm import tqdm
 
-    from cookbook.train.models import load
+    from cookbook.train.export import load
 
     model, _ = load(teacher_dir)
     bar = tqdm(total=len(todo), desc="teacher pass", unit="sample", disable=not progress)
@@ -148,7 +148,7 @@ def topk_rows(prompt_logprobs: Sequence[dict | None], sample: Sample, k: int, vo
 def cumulative_topk_mass(teacher_dir: str | Path, samples: Sequence[Sample], max_k: int = 50,
                          temperature: float = 1.0, max_batch_tokens: int = 16384) -> np.ndarray:
     """Mean over response positions of the teacher's probability mass in its top 1..max_k tokens."""
-    from cookbook.train.models import load
+    from cookbook.train.export import load
 
     model, tok = load(teacher_dir)
     vocab = len(tok)

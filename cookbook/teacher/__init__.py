@@ -15,7 +15,7 @@ from a notebook), client (the run), server (swift deploy / vllm serve as a subpr
 from cookbook.teacher.cache import ResultCache, load_results
 from cookbook.teacher.client import TeacherClient, agenerate, generate
 from cookbook.teacher.config import MissingApiKey, TeacherConfig
-from cookbook.teacher.records import Result
+from cookbook.teacher.requests import Result
 from cookbook.teacher.server import LocalServer, ServerFailed, free_port, swift_deploy, vllm_serve
 
 __all__ = [

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from cookbook.teacher.records import Result
+from cookbook.teacher.requests import Result
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from cookbook.teacher.cache import ResultCache
 from cookbook.teacher.config import TeacherConfig
 from cookbook.teacher.progress import TeacherProgress
 from cookbook.teacher.reasoning import split_reply
-from cookbook.teacher.records import Messages, Request, Result, keyed
+from cookbook.teacher.requests import Messages, Request, Result, keyed
 from cookbook.teacher.retry import IncompleteAnswer, describe, retrying
 from cookbook.teacher.sync import run_sync
 

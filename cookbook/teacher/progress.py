@@ -11,7 +11,7 @@ import time
 from tqdm import tqdm  # plain tqdm: its text renders in JupyterLab and in papermill outputs
 
 from cookbook.teacher.config import TeacherConfig
-from cookbook.teacher.records import Result
+from cookbook.teacher.requests import Result
 
 
 class TeacherProgress:

@@ -21,7 +21,7 @@ import torch
 
 from cookbook.io import read_jsonl, write_jsonl
 from cookbook.train import rewards as R
-from cookbook.train.models import conversation_ids, load
+from cookbook.train.export import conversation_ids, load
 
 
 def quick_accuracy(model_dir: str | Path, problems, max_new_tokens: int = 320):

@@ -36,8 +36,8 @@ from pathlib import Path
 from cookbook.data import formats
 from cookbook.data.answers import extract_answer, is_correct
 from cookbook.io import read_jsonl
+from cookbook.train.export import load
 from cookbook.train.measure import sample_answers
-from cookbook.train.models import load
 
 
 @dataclass(frozen=True)

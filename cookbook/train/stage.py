@@ -49,11 +49,6 @@ def sft_job(session: Session, tuner: str, dataset: Path | None = None, model: Pa
     return _job(session, "sft", sft_flags(run, session.recipe.train, **kw), kw["output_dir"], f"sft-{tuner}")
 
 
-def start_model(session: Session, section) -> Path:
-    """The SFT model a later stage starts from (``start_from`` in its recipe section)."""
-    return session.run.input("sft", section.start_from)
-
-
 def preference_pairs(session: Session, model: Path) -> tuple[dict[str, Path], dict[str, int] | None]:
     """The ``dpo`` and ``cogpo`` files notebook 05 trains on, and counts: the SFT student's own
     mistakes against the teacher's chains when the recipe sets ``preference.own_mistakes``
@@ -82,7 +77,7 @@ def preference_job(session: Session, kind: str, dataset: Path) -> TrainJob:
     if run is None:
         raise ValueError(f"{session.recipe.source}: preference.{kind} is not set")
     validate_file(dataset, kind)
-    kw = _common(session, "preference", kind, start_model(session, section), Path(dataset))
+    kw = _common(session, "preference", kind, session.start_model(section), Path(dataset))
     flags = dpo_flags(run, session.recipe.train, cogpo=kind == "cogpo", **kw)
     return _job(session, "rlhf", flags, kw["output_dir"], kind)
 
@@ -94,5 +89,5 @@ def grpo_job(session: Session, dataset: Path | None = None) -> TrainJob:
         raise ValueError(f"{session.recipe.source}: grpo.run is not set")
     dataset = Path(dataset or session.run.input("data", "grpo"))
     validate_file(dataset, "grpo")
-    kw = _common(session, "grpo", "grpo", start_model(session, section), dataset)
+    kw = _common(session, "grpo", "grpo", session.start_model(section), dataset)
     return _job(session, "rlhf", grpo_flags(section.run, session.recipe.train, **kw), kw["output_dir"], "grpo")

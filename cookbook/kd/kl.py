@@ -20,7 +20,7 @@ from cookbook.kd.vocab import check_vocabularies
 def teacher_student_kl(teacher_dir: str | Path, student_dir: str | Path, samples: Sequence[Sample],
                        max_batch_tokens: int = 16384) -> dict[str, float]:
     """{"forward_kl": mean KL(teacher || student), "reverse_kl": mean KL(student || teacher), "tokens": n}."""
-    from cookbook.train.models import load
+    from cookbook.train.export import load
 
     vocab = check_vocabularies(teacher_dir, student_dir)
     teacher, _ = load(teacher_dir)

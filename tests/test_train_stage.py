@@ -7,7 +7,7 @@ import pytest
 from cookbook.data.formats import DatasetRowError
 from cookbook.run import MissingInput
 from cookbook.session import start
-from cookbook.train import stages
+from cookbook.train import stage
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def record_data(session, name, rows):
 
 def test_missing_data_stage_says_which_notebook_to_run(session):
     with pytest.raises(MissingInput, match="02_cot_dataset"):
-        stages.sft_job(session, "full")
+        stage.sft_job(session, "full")
 
 
 def test_bad_row_names_file_line_and_field(session):
@@ -32,7 +32,7 @@ def test_bad_row_names_file_line_and_field(session):
     bad = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}]}
     path = record_data(session, "sft", [good, bad])
     with pytest.raises(DatasetRowError) as e:
-        stages.sft_job(session, "full")
+        stage.sft_job(session, "full")
     assert str(e.value).startswith(f"{path}:2: messages[1].content:")
 
 
@@ -43,7 +43,7 @@ def test_cogpo_rows_need_their_beta(session, tmp_path):
     path.write_text(json.dumps(row) + "\n")
     session.run.record("sft", {"model-full": tmp_path})  # any folder: the check comes first
     with pytest.raises(DatasetRowError, match=r"pairs\.jsonl:1: beta: missing"):
-        stages.preference_job(session, "cogpo", path)
+        stage.preference_job(session, "cogpo", path)
 
 
 def test_recipe_without_a_run_says_so(session, tmp_path):
@@ -51,6 +51,6 @@ def test_recipe_without_a_run_says_so(session, tmp_path):
     recipe.write_text("name: t\nprofile: tiny\nhardware: cpu\nruntime: 1 min\n")
     s = start(str(recipe), str(tmp_path / "run2"))
     with pytest.raises(ValueError, match="sft.lora is not set"):
-        stages.sft_job(s, "lora")
+        stage.sft_job(s, "lora")
     with pytest.raises(ValueError, match="grpo.run is not set"):
-        stages.grpo_job(s)
+        stage.grpo_job(s)
