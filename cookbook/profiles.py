@@ -28,35 +28,15 @@ class Profile:
     max_new_tokens: int
 
 
-PROFILES: dict[str, Profile] = {
-    "tiny": Profile(
-        name="tiny",
-        teacher="tiny-world:teacher",
-        student="tiny-world:student-base",
-        offline=True,
-        eval_limit=None,
-        eval_samples=1,
-        max_new_tokens=320,
-    ),
-    "workshop": Profile(
-        name="workshop",
-        teacher="deepseek-ai/DeepSeek-R1",
-        student="Qwen/Qwen2.5-1.5B-Instruct",
-        offline=False,
-        eval_limit=100,
-        eval_samples=1,
-        max_new_tokens=4096,
-    ),
-    "full": Profile(
-        name="full",
-        teacher="deepseek-ai/DeepSeek-R1",
-        student="Qwen/Qwen3-8B",
-        offline=False,
-        eval_limit=None,
-        eval_samples=4,
-        max_new_tokens=32768,
-    ),
-}
+# One row per profile: the fields of Profile, in order.
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("tiny", "tiny-world:teacher", "tiny-world:student-base", offline=True, eval_limit=None,
+            eval_samples=1, max_new_tokens=320),
+    Profile("workshop", "deepseek-ai/DeepSeek-R1", "Qwen/Qwen2.5-1.5B-Instruct", offline=False, eval_limit=100,
+            eval_samples=1, max_new_tokens=4096),
+    Profile("full", "deepseek-ai/DeepSeek-R1", "Qwen/Qwen3-8B", offline=False, eval_limit=None,
+            eval_samples=4, max_new_tokens=32768),
+)}
 
 
 def get_profile(name: str) -> Profile:

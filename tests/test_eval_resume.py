@@ -81,8 +81,8 @@ def test_a_killed_evaluation_resumes_from_evalscopes_cache(tmp_path, world):
     job = Job(cand, "gsm8k", run_dir_for(tmp_path, cand, "gsm8k"))
     todo, _ = prepare([job], proto)
     spec = tmp_path / "jobs.json"
-    spec.write_text(json.dumps({"jobs": [{"task": task_config(job, proto), "benchmark": "gsm8k",
-                                          "model": cand.name, "api_key_env": None}]}))
+    spec.write_text(json.dumps({"jobs": [{"task": task_config(job, proto), "benchmark": "gsm8k", "model": cand.name,
+                                          "api_key_env": None, "data_sha256": proto.plan("gsm8k").data_sha256()}]}))
     proc = subprocess.Popen([sys.executable, "-m", "cookbook.eval.runner", str(spec)], stdout=subprocess.DEVNULL,
                             stderr=open(tmp_path / "first.log", "wb"), start_new_session=True)
     deadline = time.time() + 300
