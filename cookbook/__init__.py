@@ -18,10 +18,10 @@ The package, from the notebooks down (an arrow: "may import"):
     toy     the tiny world: problems, tokenizer, toy models, benchmark folders
         |
         v
-    session  recipe  profiles  run  jobs  procs  hub  io  paths  plots  environment
-             (the first cell; the validated recipe; the run directory and its manifest; the
-             one runner of training jobs; child processes; model resolution and offline mode;
-             atomic writes and hashes; where things live)
+    session  recipe  run  jobs  procs  hub  io  paths  plots  environment
+             (the first and last cell; the validated recipe and every default; the run directory
+             and its manifest; the one runner of training jobs; child processes; model resolution
+             and offline mode; atomic writes and hashes; where things live)
 
 Each package has one ``stage`` module for its notebook(s): the calls a notebook makes, built
 from the recipe and the run manifest. Known exceptions to the arrows, kept until the code

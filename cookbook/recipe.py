@@ -1,4 +1,4 @@
-"""Recipes: YAML files validated by one schema, the one place parameters are checked.
+"""Recipes: YAML files validated by one schema, the one place parameters and their defaults live.
 
 An unknown key, a wrong type or a file that does not exist fails with one message that
 names the recipe file and the key (``recipes/tiny.yaml: teacher.modle: unknown key``),
@@ -7,6 +7,7 @@ before any work starts. Later stages add their own sections here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,7 +23,44 @@ from pydantic import (
 )
 
 from cookbook.paths import resolve
-from cookbook.profiles import Profile, get_profile
+
+# ---------------------------------------------------------------- profiles: the defaults a recipe's profile supplies
+#
+# tiny: CPU only, offline, the project's own tiny world, every notebook in minutes with real,
+# measured learning. workshop: one GPU of 24 GB or less, Qwen2.5-1.5B-Instruct, DeepSeek-R1
+# through an OpenAI-compatible API, small evaluation limits. full: several GPUs, Qwen3
+# students, whole benchmarks, several samples per problem. A field's own default below is
+# the same for every profile; these are the only ones that differ, and a recipe may set
+# each of them. A recipe's hardware and measured runtime are its own first two lines.
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    teacher: str
+    student: str
+    offline: bool
+    eval_limit: int | None  # problems per benchmark; None = whole benchmark
+    eval_samples: int  # samples per problem (pass@1 is their mean)
+    max_new_tokens: int
+
+
+# One row per profile: the fields of Profile, in order.
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("tiny", "tiny-world:teacher", "tiny-world:student-base", offline=True, eval_limit=None,
+            eval_samples=1, max_new_tokens=320),
+    Profile("workshop", "deepseek-ai/DeepSeek-R1", "Qwen/Qwen2.5-1.5B-Instruct", offline=False, eval_limit=100,
+            eval_samples=1, max_new_tokens=4096),
+    Profile("full", "deepseek-ai/DeepSeek-R1", "Qwen/Qwen3-8B", offline=False, eval_limit=None,
+            eval_samples=4, max_new_tokens=32768),
+)}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}") from None
+
 
 Benchmark = Literal["gsm8k", "math_500", "aime24", "aime25", "ifeval"]
 
