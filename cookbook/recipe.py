@@ -248,7 +248,10 @@ def _beta_range(value: list[float]) -> list[float]:
 class OwnMistakes(Section):
     """Rejected replies from the SFT student itself (cookbook.train.own_mistakes)."""
 
-    questions: int = Field(400, gt=0, description="questions of 02's dpo file the student answers")
+    questions: int = Field(400, gt=0, description="questions of 02's dpo file the student answers per round")
+    pairs: int | None = Field(None, gt=0, description="ask rounds of questions until this many pairs are found "
+                              "(then keep exactly these): the same data however good the SFT student is; "
+                              "None: one round")
     samples: int = Field(4, gt=0, description="answers sampled per question")
     temperature: Float = Field(0.6, gt=0, description="high enough that the student slips; the eval's is 0.6")
     max_new_tokens: int = Field(320, gt=0)

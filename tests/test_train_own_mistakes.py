@@ -79,3 +79,22 @@ def test_notebook_05_takes_the_recipes_pairs(world, teacher_rows, tmp_path):
         update={"own_mistakes": None})})
     files, counts = stage.preference_pairs(Session(plain, session.run), world.model_dir("student-base"))
     assert counts is None and files["dpo"] == session.run.input("data", "dpo")
+
+
+def test_rounds_of_questions_until_the_recipes_number_of_pairs(world, teacher_rows, tmp_path):
+    """The number of pairs 05 trains on does not depend on how good the SFT student turned out."""
+    session = start("recipes/tiny.yaml", str(tmp_path / "run"))
+    data = {name: session.run.stage_dir("data") / f"{name}.jsonl" for name in ("dpo", "cogpo")}
+    for name, path in data.items():
+        path.write_text("".join(json.dumps(r | ({"beta": 0.1} if name == "cogpo" else {})) + "\n" for r in teacher_rows))
+    session.run.record("data", data)
+
+    def pairs_with(**own):
+        recipe = session.recipe.model_copy(update={"preference": session.recipe.preference.model_copy(
+            update={"own_mistakes": session.recipe.preference.own_mistakes.model_copy(update=own)})})
+        return stage.preference_pairs(Session(recipe, session.run), world.model_dir("student-base"))
+
+    files, counts = pairs_with(questions=3, pairs=5)
+    assert counts["pairs"] == 5 == len(read_jsonl(files["dpo"])) and counts["questions"] % 3 == 0
+    _, every = pairs_with(questions=3, pairs=10_000)  # more than the pool holds: every question asked
+    assert every["questions"] == len(teacher_rows) and every["pairs"] > 5
