@@ -68,12 +68,17 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def sha256_tree(path: str | Path) -> str:
-    """Hash of a file, or of a folder's files (relative names and contents), in sorted order."""
+def sha256_tree(path: str | Path, skip=None) -> str:
+    """Hash of a file, or of a folder's files (relative names and contents), in sorted order.
+
+    ``skip(relative_path)``: files to leave out of a folder's hash.
+    """
     path = Path(path)
     if path.is_file():
         return sha256_file(path)
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(path)).encode() + b"\0" + sha256_file(f).encode())
+        rel = f.relative_to(path)
+        if skip is None or not skip(rel):
+            h.update(str(rel).encode() + b"\0" + sha256_file(f).encode())
     return h.hexdigest()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cookbook import procs
-from cookbook.io import atomic_write_json, sha256_file
+from cookbook.io import atomic_write_json, sha256_tree
 from cookbook.paths import PACKAGE_DIR
 from cookbook.run import fingerprint
 
@@ -72,12 +72,10 @@ def job_fingerprint(params, data: Sequence[str | Path | None] = (), model: str |
 
 
 def _content(path: str | Path | None):
+    """A data file's or folder's content hash; a path that does not exist counts by its name."""
     if path is None or not Path(path).exists():
         return None if path is None else str(path)
-    path = Path(path)
-    if path.is_file():
-        return sha256_file(path)
-    return sorted((str(p.relative_to(path)), sha256_file(p)) for p in path.rglob("*") if p.is_file())
+    return sha256_tree(path)
 
 
 # ---------------------------------------------------------------- reuse, resume, start afresh

@@ -66,12 +66,18 @@ def test_the_base_students_mistakes_are_its_one_line_guesses(world, teacher_rows
     assert any("</think>" in m.rejected for m in whole)
 
 
-def test_notebook_05_takes_the_recipes_pairs(world, teacher_rows, tmp_path):
+def session_with_pairs_data(tmp_path, teacher_rows):
+    """A tiny-recipe session whose stage data holds 02's dpo and cogpo files of ``teacher_rows``."""
     session = start("recipes/tiny.yaml", str(tmp_path / "run"))
     data = {name: session.run.stage_dir("data") / f"{name}.jsonl" for name in ("dpo", "cogpo")}
     for name, path in data.items():
         path.write_text("".join(json.dumps(r | ({"beta": 0.1} if name == "cogpo" else {})) + "\n" for r in teacher_rows))
     session.run.record("data", data)
+    return session
+
+
+def test_notebook_05_takes_the_recipes_pairs(world, teacher_rows, tmp_path):
+    session = session_with_pairs_data(tmp_path, teacher_rows)
     files, counts = stage.preference_pairs(session, world.model_dir("student-base"))
     assert files["dpo"].parent == session.run.stage_dir("preference") and counts["questions"] == 12
     assert len(read_jsonl(files["cogpo"])) == counts["pairs"]
@@ -83,11 +89,7 @@ def test_notebook_05_takes_the_recipes_pairs(world, teacher_rows, tmp_path):
 
 def test_rounds_of_questions_until_the_recipes_number_of_pairs(world, teacher_rows, tmp_path):
     """The number of pairs 05 trains on does not depend on how good the SFT student turned out."""
-    session = start("recipes/tiny.yaml", str(tmp_path / "run"))
-    data = {name: session.run.stage_dir("data") / f"{name}.jsonl" for name in ("dpo", "cogpo")}
-    for name, path in data.items():
-        path.write_text("".join(json.dumps(r | ({"beta": 0.1} if name == "cogpo" else {})) + "\n" for r in teacher_rows))
-    session.run.record("data", data)
+    session = session_with_pairs_data(tmp_path, teacher_rows)
 
     def pairs_with(**own):
         recipe = session.recipe.model_copy(update={"preference": session.recipe.preference.model_copy(

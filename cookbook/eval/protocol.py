@@ -15,13 +15,12 @@ without internet.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cookbook.io import sha256_file
+from cookbook.io import sha256_tree
 from cookbook.paths import cache_dir
 from cookbook.recipe import Recipe
 from cookbook.run import fingerprint
@@ -169,13 +168,8 @@ def local_data_sha256(folder: str | Path) -> str:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"benchmark folder {folder} does not exist (dataset_args.local_path)")
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = f.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or rel.name == "dataset_infos.json":
-            continue
-        h.update(str(rel).encode() + b"\0" + sha256_file(f).encode())
-    return h.hexdigest()
+    return sha256_tree(folder, skip=lambda rel: any(part.startswith(".") for part in rel.parts)
+                       or rel.name == "dataset_infos.json")
 
 
 def _problems(b: BenchmarkPlan) -> str:
