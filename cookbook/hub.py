@@ -32,7 +32,7 @@ OFFLINE_ENV = {
     "DO_NOT_TRACK": "1",
     "SWANLAB_MODE": "offline",
 }
-TINY_WORLD_PREFIX = "tiny-world:"
+TINY_WORLD_PREFIX = "tiny-world:"  # the offline tiny world's models, question splits, benchmarks
 
 
 class ModelNotAvailable(RuntimeError):

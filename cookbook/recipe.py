@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from cookbook.hub import TINY_WORLD_PREFIX
 from cookbook.paths import resolve
 
 # ---------------------------------------------------------------- profiles: the defaults a recipe's profile supplies
@@ -74,6 +75,13 @@ def _existing_file(value: str) -> str:
 ExistingPath = Annotated[str, AfterValidator(_existing_file)]
 
 
+def _file_or_tiny_world(value: str) -> str:
+    return value if value.startswith(TINY_WORLD_PREFIX) else _existing_file(value)
+
+
+QuestionSource = Annotated[str, AfterValidator(_file_or_tiny_world)]
+
+
 def _yaml_float(value):
     # YAML 1.1 reads `1e-5` (no dot) as text; accept it as the number the reader meant.
     if isinstance(value, str):
@@ -99,6 +107,14 @@ class TeacherSection(Section):
     temperature: float = Field(0.6, ge=0, description="sampling temperature (R1's recommended 0.6)")
     max_tokens: int = Field(8192, gt=0, description="longest answer, reasoning included")
     concurrency: int = Field(64, gt=0, description="requests in flight")
+    requests_per_minute: Float | None = Field(None, gt=0, description="pace requests to an API's quota "
+                                              "(429s are honoured either way); None: no pacing")
+    price_input_per_m: Float | None = Field(None, ge=0, description="price per million prompt tokens: shows cost")
+    price_output_per_m: Float | None = Field(None, ge=0, description="price per million completion tokens")
+    serve: Literal["auto", "swift", "vllm"] = Field(
+        "auto", description="a local teacher (no base_url): auto is vllm serve on a GPU, else swift deploy")
+    model_type: str | None = Field(None, description="swift deploy's model_type, for a local folder it cannot name")
+    template: str | None = Field(None, description="swift deploy's chat template, likewise")
 
 
 class StudentSection(Section):
@@ -115,7 +131,11 @@ Band = Annotated[list[int] | None, AfterValidator(_band)]
 
 
 class DataSection(Section):
-    questions: ExistingPath | None = Field(None, description="your questions (JSON lines); tiny: the toy train split")
+    questions: QuestionSource | None = Field(
+        None, description="your questions (a JSON-lines file), or tiny-world:<split> (the toy GSM8K train split)")
+    judge: Literal["teacher", "rules"] = Field(
+        "teacher", description="who scores each chain's verbosity and difficulty: the teacher (LLM-as-judge) "
+        "or the rule-based toy judge, which reads only the tiny world's chains")
     train_size: int = Field(400, gt=0, description="questions sent to the teacher")
     samples: int = Field(1, gt=0, description="chains asked per question (variety needs temperature > 0)")
     rv_band: Band = Field(None, description="keep reasoning verbosity in [low, high] (0-9)")
@@ -145,6 +165,9 @@ class EvalSection(Section):
     """One evaluation protocol for every model (cookbook.eval records it in the report)."""
 
     benchmarks: list[Benchmark] = ["gsm8k", "math_500", "aime24", "aime25", "ifeval"]
+    local: Literal["tiny-world"] | dict[Benchmark, ExistingPath] | None = Field(
+        None, description="benchmark folders on disk in the hub's layout, by benchmark (the others come from the "
+        "hub), or tiny-world: the tiny world's toy benchmarks; None: every benchmark from the hub")
     limit: Annotated[int | dict[Benchmark, int] | None, AfterValidator(_positive_limits)] = Field(
         None, description="problems per benchmark, or a mapping benchmark -> problems; default: the profile's")
     samples: int | None = Field(None, gt=0, description="samples per problem; default: the profile's")

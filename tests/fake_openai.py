@@ -12,6 +12,7 @@ asked for inside the user message, so one batch of requests can mix them:
     "q7 [fault:500x99]"      always 500: the row must end as failed
     "q7 [fault:400x1]"       a permanent client error: failed at once, not retried
     "q7 [style:field]"       reasoning in `reasoning_content` (DeepSeek-R1 API style)
+    "q7 [style:vllm]"        reasoning in `reasoning` (recent vLLM's reasoning parsers)
     "q7 [style:think]"       reasoning inside <think>...</think> in content (default)
 
 Every request is logged (prompt, attempt number, stream flag, whether the bearer token
@@ -95,16 +96,17 @@ class FakeOpenAI:
         style = _STYLE.search(prompt)
         reasoning = f"thinking about {prompt[:20]}"
         answer = f"The answer is \\boxed{{{len(prompt)}}}."
-        if style and style.group(1) == "field":
+        field = {"field": "reasoning_content", "vllm": "reasoning"}.get(style.group(1) if style else "")
+        if field:
             content, reasoning_field = answer, reasoning
         else:
             content, reasoning_field = f"<think>\n{reasoning}\n</think>\n\n{answer}", None
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": 7, "total_tokens": len(prompt.split()) + 7}
         if body.get("stream"):
-            return await self._stream(request, body, content, reasoning_field, usage, kind)
+            return await self._stream(request, body, content, field, reasoning_field, usage, kind)
         message = {"role": "assistant", "content": content}
         if reasoning_field:
-            message["reasoning_content"] = reasoning_field
+            message[field] = reasoning_field
         choice = {"index": 0, "message": message, "finish_reason": "stop"}
         if body.get("logprobs"):
             choice["logprobs"] = _logprobs(re.split(r"(?<= )", content), body.get("top_logprobs") or 0)
@@ -121,7 +123,7 @@ class FakeOpenAI:
             return resp
         return web.Response(body=data, content_type="application/json")
 
-    async def _stream(self, request, body, content, reasoning_field, usage, kind):
+    async def _stream(self, request, body, content, field, reasoning_field, usage, kind):
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
 
@@ -138,7 +140,7 @@ class FakeOpenAI:
 
         pieces = [{"role": "assistant", "content": ""}]
         if reasoning_field:
-            pieces += [{"reasoning_content": w} for w in re.split(r"(?<= )", reasoning_field)]
+            pieces += [{field: w} for w in re.split(r"(?<= )", reasoning_field)]
         pieces += [{"content": w} for w in re.split(r"(?<= )", content)]
         for i, delta in enumerate(pieces):
             await resp.write(chunk(delta))

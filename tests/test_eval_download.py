@@ -49,3 +49,17 @@ def test_benchmarks_load_through_evalscopes_own_loader(world, monkeypatch):
 @pytest.mark.parametrize("recipe", ["recipes/workshop.yaml", "recipes/full.yaml"])
 def test_gpu_profiles_serve_local_models_with_vllm(recipe):
     assert protocol_from_recipe(load_recipe(recipe)).serve == "vllm"
+
+
+def test_local_benchmark_folders_are_a_recipe_option_in_every_profile(tmp_path, monkeypatch):
+    """eval.local: the named benchmarks from folders on disk, the others from the hub."""
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "my-gsm8k"
+    folder.mkdir()
+    recipe = load_recipe("recipes/workshop.yaml")
+    recipe = recipe.model_copy(update={"eval": recipe.eval.model_copy(update={"local": {"gsm8k": str(folder)}})})
+    p = protocol_from_recipe(recipe)
+    assert p.plan("gsm8k").local_path == str(folder.resolve())
+    assert all(b.local_path is None for b in p.benchmarks if b.name != "gsm8k")
+    assert p.dataset_dir == str(tmp_path / "cache" / "evalscope")  # the rest still come from the hub
+    assert any(str(folder.resolve()) in n for n in p.notes)

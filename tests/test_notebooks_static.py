@@ -32,3 +32,18 @@ def test_committed_without_outputs_and_without_shell_tricks(path):
             for bad in ("!pip", "%pip", "restart the kernel", "login("):
                 assert bad not in cell.source, bad
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+def test_no_notebook_or_stage_branches_on_the_profiles_name():
+    """What differs between profiles is data in the recipe (data.questions, data.judge,
+    eval.local, teacher.serve ...): code that asks for the profile's *name* runs in one
+    profile only, as notebook 01 once did (a TypeError outside tiny)."""
+    import re
+
+    from cookbook.paths import project_root
+
+    name_test = re.compile(r"\bprofile\s*[!=]=|[!=]=\s*[\w.]*\bprofile\b")  # recipe.profile == "tiny"
+    offenders = [p.name for p in NOTEBOOKS if name_test.search(p.read_text())]
+    code = [p for p in (project_root() / "cookbook").rglob("*.py") if p.name != "recipe.py"]
+    offenders += [str(p.relative_to(project_root())) for p in code if name_test.search(p.read_text())]
+    assert offenders == []

@@ -15,6 +15,7 @@ import pytest
 
 from cookbook.teacher import MissingApiKey, TeacherClient, TeacherConfig, generate, load_results
 from cookbook.teacher.cache import CacheBusy, ResultCache
+from cookbook.teacher.endpoint import stream_chat
 from cookbook.teacher.progress import TeacherProgress
 from cookbook.teacher.reasoning import split_reply, split_think
 from cookbook.teacher.requests import Result
@@ -24,6 +25,7 @@ from tests.fake_openai import FakeOpenAI
 FAULTS = {  # prompt suffix -> (status, attempts it takes)
     "": ("ok", 1),
     "[style:field]": ("ok", 1),
+    "[style:vllm]": ("ok", 1),
     "[fault:429x2]": ("ok", 3),
     "[fault:500x1]": ("ok", 2),
     "[fault:timeoutx1]": ("ok", 2),
@@ -64,9 +66,31 @@ def test_every_fault_ends_answered_or_failed_with_its_reason(server, tmp_path, s
     by_fault = {p.split(" ", 1)[1]: r for p, r in zip(prompts, results)}
     assert by_fault["[fault:500x99]"].error.startswith("HTTP 500")
     assert by_fault["[fault:400x1]"].error.startswith("HTTP 400")  # not retried: it cannot get better
-    assert "<think>" in by_fault[""].content and by_fault["[style:field]"].content == by_fault["[style:field]"].answer
+    assert "<think>" in by_fault[""].content
+    for style in ("[style:field]", "[style:vllm]"):  # reasoning_content (R1 APIs), reasoning (recent vLLM)
+        assert by_fault[style].content == by_fault[style].answer
     rows = [json.loads(line) for line in (tmp_path / "cache.jsonl").read_text().splitlines()]
     assert len(rows) == len(prompts) and {r["status"] for r in rows} == {"ok", "failed"}
+
+
+@pytest.mark.parametrize("style", ["[style:think]", "[style:field]", "[style:vllm]"])
+def test_stream_chat_separates_reasoning_in_every_form(server, style):
+    """Notebook 01's live stream: the <think> block, reasoning_content and reasoning alike."""
+    prompt = f"q1 {style}"
+    pieces = list(stream_chat(config(server), [{"role": "user", "content": prompt}]))
+    text = {kind: "".join(t for k, t in pieces if k == kind) for kind in ("reasoning", "answer")}
+    assert text["reasoning"].strip() == f"thinking about {prompt[:20]}".strip()
+    assert text["answer"].strip() == f"The answer is \\boxed{{{len(prompt)}}}."
+
+
+def test_requests_are_paced_to_the_configured_rate(server):
+    """requests_per_minute: an API's quota, spread evenly. At 60 per minute the first of 3
+    requests starts at once and the next two wait about 1 s each."""
+    prompts = [f"pace {i}" for i in range(3)]
+    start = time.monotonic()
+    results = generate(prompts, config(server, requests_per_minute=60, timeout=5.0), progress=False)
+    assert all(r.ok for r in results)
+    assert time.monotonic() - start > 1.5  # unpaced, the fake server answers 3 prompts in milliseconds
 
 
 def test_retry_after_is_honoured(tmp_path):

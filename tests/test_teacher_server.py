@@ -193,3 +193,44 @@ def test_server_dies_with_a_killed_notebook_kernel(tmp_path):
         time.sleep(0.5)
     os.killpg(server_pid, signal.SIGKILL)
     pytest.fail("the server outlived its killed parent")
+
+
+def test_how_a_local_teacher_is_served_is_the_recipes_choice(monkeypatch, tmp_path):
+    """teacher.serve, model_type and template come from the recipe (before: from a test of the
+    profile's name, so a local teacher in another profile on a CPU got no chance to say)."""
+    import torch
+
+    from cookbook.recipe import load_recipe
+    from cookbook.teacher import endpoint
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert endpoint.serving("auto") == "swift" and endpoint.serving("vllm") == "vllm"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert endpoint.serving("auto") == "vllm" and endpoint.serving("swift") == "swift"
+
+    started = {}
+
+    class Fake:
+        base_url, model_name = "http://127.0.0.1:1/v1", "teacher"
+
+        def start(self):
+            return self
+
+    def fake_swift(model_dir, **kw):
+        started.update(kw, command="swift")
+        return Fake()
+
+    monkeypatch.setattr(endpoint, "resolve_model", lambda ref: tmp_path)
+    monkeypatch.setattr(endpoint, "swift_deploy", fake_swift)
+    teacher = endpoint.open_teacher(load_recipe("recipes/tiny.yaml"))  # serve: swift, even with a GPU
+    assert started["command"] == "swift" and (started["model_type"], started["template"]) == ("qwen2", "qwen2_5")
+    assert teacher.config.concurrency == 16 and teacher.config.requests_per_minute is None
+
+
+def test_an_api_teacher_gets_the_recipes_pacing_and_prices():
+    from cookbook.recipe import load_recipe
+    from cookbook.teacher.endpoint import open_teacher
+
+    config = open_teacher(load_recipe("recipes/workshop.yaml")).config
+    assert config.model == "deepseek-ai/DeepSeek-R1"  # API-Inference takes ModelScope model ids
+    assert config.requests_per_minute == 20 and config.concurrency == 8

@@ -1,20 +1,35 @@
 """The questions a dataset is built from: {id, question, ground_truth} items.
 
-The tiny profile takes them from the toy GSM8K training split; other profiles read the
-user's JSON-lines file named by the recipe (``data.questions``), one object per line with
-a ``question`` (or ``problem``) and, where known, an ``answer`` (or ``solution``) that
-verification compares with.
+The recipe's ``data.questions`` names where they come from (:func:`recipe_questions`):
+``tiny-world:<split>``, a split of the tiny world's toy GSM8K, or the user's JSON-lines
+file, one object per line with a ``question`` (or ``problem``) and, where known, an
+``answer`` (or ``solution``) that verification compares with.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from cookbook.hub import TINY_WORLD_PREFIX
 from cookbook.io import read_jsonl
+from cookbook.paths import resolve
 
 
 def toy_questions(problems) -> list[dict]:
     return [{"id": p.id, "question": p.question, "ground_truth": str(p.answer)} for p in problems]
+
+
+def recipe_questions(data, limit: int | None = None) -> list[dict]:
+    """The questions of a recipe's ``data`` section (``data.questions``), the first ``limit``."""
+    source = data.questions
+    if source is None:
+        raise ValueError("the recipe's data.questions is not set: name a JSON-lines file of questions "
+                         "(one {\"question\": ..., \"answer\": ...} per line), or tiny-world:gsm8k_train")
+    if source.startswith(TINY_WORLD_PREFIX):
+        from cookbook.toy.world import load_world
+
+        return toy_questions(load_world().problems(source.removeprefix(TINY_WORLD_PREFIX))[:limit])
+    return load_questions(resolve(source), limit=limit)
 
 
 def load_questions(path: str | Path, limit: int | None = None) -> list[dict]:

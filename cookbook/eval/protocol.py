@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cookbook.io import sha256_tree
-from cookbook.paths import cache_dir
+from cookbook.paths import cache_dir, resolve
 from cookbook.recipe import Recipe
 from cookbook.run import fingerprint
 
@@ -183,11 +183,11 @@ def _problems(b: BenchmarkPlan) -> str:
 def protocol_from_recipe(recipe: Recipe, world=None) -> Protocol:
     """The protocol a recipe asks for, with the profile's defaults filled in.
 
-    ``world``: the tiny world whose benchmark folders the tiny profile reads (loaded if None).
+    ``world``: the tiny world whose benchmark folders ``eval.local: tiny-world`` reads (loaded if None).
     """
     ev = recipe.eval
     profile = recipe.profile_info
-    toy = recipe.profile == "tiny"
+    toy = ev.local == "tiny-world"
     if toy and world is None:
         from cookbook.toy.world import load_world
 
@@ -199,17 +199,24 @@ def protocol_from_recipe(recipe: Recipe, world=None) -> Protocol:
         else:
             limit = ev.limit if ev.limit is not None else profile.eval_limit
         samples = ev.aime_samples if name in AIME else (ev.samples or profile.eval_samples)
+        if toy:
+            local = str(world.benchmark_dir(name))
+        else:
+            local = str(resolve(ev.local[name])) if ev.local and name in ev.local else None
         plans.append(BenchmarkPlan(
             name=name,
             limit=limit,
             samples=samples,
             prompt=ev.prompt if name in MATH else None,
-            local_path=str(world.benchmark_dir(name)) if toy else None,
+            local_path=local,
         ))
     notes = []
     if toy:
-        notes.append("Tiny profile: the toy problems of the tiny world in the benchmarks' file formats, "
+        notes.append("Tiny world: its toy problems in the benchmarks' file formats, "
                      "read by evalscope's own adapters; the numbers are not comparable with published ones.")
+    elif any(p.local_path for p in plans):
+        notes.append("Read from folders on disk: " + ", ".join(f"{p.name} ({p.local_path})"
+                                                             for p in plans if p.local_path) + ".")
     if any(n in AIME for n in ev.benchmarks):
         notes.append(f"AIME: {ev.aime_samples} samples per problem at temperature {ev.temperature}, "
                      "reported as mean ± standard error, never a single pass (30 problems are too few).")
@@ -225,7 +232,7 @@ def protocol_from_recipe(recipe: Recipe, world=None) -> Protocol:
         batch_size=ev.batch_size,
         serve=ev.serve,
         dataset_hub=os.environ.get("DISTILL_HUB", "modelscope"),
-        dataset_dir=None if toy else str(evalscope_dataset_dir()),
+        dataset_dir=None if all(p.local_path for p in plans) else str(evalscope_dataset_dir()),
         seed=recipe.seed,
         notes=tuple(notes),
     )

@@ -3,7 +3,9 @@
     results = generate(prompts, TeacherConfig(base_url=..., model=..., api_key_env=...),
                        cache="runs/demo/teacher/cache.jsonl")
 
-* ``concurrency`` requests are in flight at once (a pool of that many workers, so that
+* ``concurrency`` requests are in flight at once, and at most ``requests_per_minute``
+  attempts start per minute when the config sets it (an API's quota), evenly spaced
+  (aiolimiter's leaky bucket of one), retries included (a pool of that many workers, so that
   100,000 requests do not become 100,000 pending tasks);
 * each attempt has a deadline; failed attempts are retried (see retry.py); a request that
   still fails becomes a failed row with its reason, and the run goes on;
@@ -24,12 +26,13 @@ import time
 from pathlib import Path
 
 import httpx2
+from aiolimiter import AsyncLimiter
 from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 
 from cookbook.teacher.cache import ResultCache
 from cookbook.teacher.config import TeacherConfig
 from cookbook.teacher.progress import TeacherProgress
-from cookbook.teacher.reasoning import split_reply
+from cookbook.teacher.reasoning import reasoning_of, split_reply
 from cookbook.teacher.requests import Messages, Request, Result, keyed
 from cookbook.teacher.retry import IncompleteAnswer, describe, retrying
 from cookbook.teacher.sync import run_sync
@@ -71,12 +74,13 @@ class TeacherClient:
                     todo.append(i)
             bar = TeacherProgress(len(items), len(items) - len(todo), cfg, enabled=self.progress)
             if todo:
+                pace = AsyncLimiter(1, 60 / cfg.requests_per_minute) if cfg.requests_per_minute else None
                 async with _api(cfg) as api:
                     pending = iter(todo)  # shared by the workers; next() never awaits, so no lock
 
                     async def worker():
                         for i in pending:
-                            result = await self._ask(api, *items[i])
+                            result = await self._ask(api, pace, *items[i])
                             if cache:
                                 cache.append(result)
                             results[i] = result
@@ -97,7 +101,8 @@ class TeacherClient:
         _log_failures(results)
         return results  # type: ignore[return-value]  # every slot is filled once gather returns
 
-    async def _ask(self, api: AsyncOpenAI, key: str, messages: Messages, params: dict) -> Result:
+    async def _ask(self, api: AsyncOpenAI, pace: AsyncLimiter | None, key: str, messages: Messages,
+                   params: dict) -> Result:
         cfg = self.config
         start, attempts = time.monotonic(), 0
         row = dict(key=key, model=cfg.model, messages=messages, params=params)
@@ -105,6 +110,8 @@ class TeacherClient:
             async for attempt in retrying(cfg.max_attempts, cfg.backoff_initial, cfg.backoff_max):
                 with attempt:
                     attempts += 1
+                    if pace:
+                        await pace.acquire()
                     reply = await _within(cfg.timeout, self._call(api, messages, params))
         except Exception as e:  # recorded, never raised: one bad row must not stop the run
             return Result(**row, status="failed", error=describe(e), attempts=attempts,
@@ -175,7 +182,7 @@ class _Reply:
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             self.content.append(delta.get("content") or "")
-            self.reasoning.append(_reasoning_of(delta) or "")
+            self.reasoning.append(reasoning_of(delta) or "")
             self.logprobs += _tokens(choice.get("logprobs"))
             self.finish_reason = choice.get("finish_reason") or self.finish_reason
 
@@ -187,14 +194,9 @@ class _Reply:
 def _reply_from_body(body: dict) -> dict:
     choice = body["choices"][0]
     message = choice.get("message") or {}
-    return dict(content=message.get("content"), reasoning=_reasoning_of(message),
+    return dict(content=message.get("content"), reasoning=reasoning_of(message),
                 finish_reason=choice.get("finish_reason"), usage=body.get("usage"),
                 logprobs=_tokens(choice.get("logprobs")) or None)
-
-
-def _reasoning_of(message: dict) -> str | None:
-    # DeepSeek and most R1 hosts say reasoning_content; recent vLLM says reasoning.
-    return message.get("reasoning_content") or message.get("reasoning")
 
 
 def _tokens(logprobs: dict | None) -> list[dict]:

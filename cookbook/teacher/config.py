@@ -26,6 +26,7 @@ class TeacherConfig:
     sampling: dict = field(default_factory=dict)  # temperature, max_tokens, top_p, logprobs...
     stream: bool = True                # R1-style APIs send long answers; streams survive proxies better
     concurrency: int = 64              # requests in flight
+    requests_per_minute: float | None = None  # attempts started per minute (an API's quota); None: unpaced
     timeout: float = 600.0             # seconds per attempt, whole answer included
     max_attempts: int = 6              # per request, first try included
     backoff_initial: float = 1.0       # seconds before the 2nd attempt (then doubling, jittered)
@@ -36,6 +37,8 @@ class TeacherConfig:
     def __post_init__(self):
         if self.concurrency < 1 or self.max_attempts < 1 or self.timeout <= 0:
             raise ValueError("concurrency and max_attempts must be >= 1 and timeout > 0")
+        if self.requests_per_minute is not None and self.requests_per_minute <= 0:
+            raise ValueError("requests_per_minute must be > 0 (or None: no pacing)")
 
     def api_key(self) -> str:
         """The key from the environment (read late, never stored on the config)."""

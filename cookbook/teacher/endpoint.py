@@ -6,7 +6,8 @@
 
 A recipe with ``teacher.base_url`` talks to that API (the key read from the variable
 named by ``teacher.api_key_env``). Without one, the teacher model is served locally:
-``swift deploy`` on CPU (the tiny profile), ``vllm serve`` on GPU.
+as the recipe's ``teacher.serve`` says: ``vllm serve`` or ``swift deploy`` (auto: vLLM
+where there is a GPU).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from cookbook.hub import resolve_model
 from cookbook.recipe import Recipe
 from cookbook.teacher.config import TeacherConfig
+from cookbook.teacher.reasoning import reasoning_of
 from cookbook.teacher.server import LocalServer, swift_deploy, vllm_serve
 
 
@@ -45,30 +47,38 @@ class Teacher:
 def open_teacher(recipe: Recipe, log_path: str | Path | None = None) -> Teacher:
     t = recipe.teacher
     sampling = {"temperature": t.temperature, "max_tokens": t.max_tokens}
+    limits = dict(concurrency=t.concurrency, requests_per_minute=t.requests_per_minute,
+                  price_input_per_m=t.price_input_per_m, price_output_per_m=t.price_output_per_m)
     if t.base_url:
         config = TeacherConfig(base_url=t.base_url, model=recipe.teacher_model, api_key_env=t.api_key_env,
-                               sampling=sampling, concurrency=t.concurrency)
+                               sampling=sampling, **limits)
         return Teacher(config)
+    model_dir = resolve_model(recipe.teacher_model)
+    if serving(t.serve) == "vllm":
+        server = vllm_serve(model_dir, log_path=log_path)
+    else:  # a local folder ms-swift cannot name (the tiny world's) needs teacher.model_type and template
+        server = swift_deploy(model_dir, log_path=log_path, max_batch_size=t.concurrency,
+                              model_type=t.model_type, template=t.template)
+    server.start()
+    config = TeacherConfig(base_url=server.base_url, model=server.model_name, sampling=sampling, **limits)
+    return Teacher(config, server)
+
+
+def serving(choice: str) -> str:
+    """``swift`` or ``vllm`` for a recipe's ``teacher.serve`` (auto: vllm serve where there is a GPU)."""
+    if choice != "auto":
+        return choice
     import torch
 
-    model_dir = resolve_model(recipe.teacher_model)
-    tiny = recipe.profile == "tiny"
-    if torch.cuda.is_available() and not tiny:
-        server = vllm_serve(model_dir, log_path=log_path)
-    else:  # the tiny world's Qwen2 folders need model_type/template; a hub model does not
-        server = swift_deploy(model_dir, log_path=log_path, max_batch_size=t.concurrency,
-                              **({} if tiny else {"model_type": None, "template": None}))
-    server.start()
-    config = TeacherConfig(base_url=server.base_url, model=server.model_name, sampling=sampling,
-                           concurrency=t.concurrency)
-    return Teacher(config, server)
+    return "vllm" if torch.cuda.is_available() else "swift"
 
 
 def stream_chat(config: TeacherConfig, messages: list[dict]) -> Iterator[tuple[str, str]]:
     """(kind, text) pieces as the teacher streams them: kind is "reasoning" or "answer".
 
-    Reasoning arrives in a ``reasoning_content`` field (DeepSeek-R1 APIs) or inside
-    ``<think>...</think>`` in the content (local servers without a reasoning parser).
+    Reasoning arrives in a ``reasoning_content`` field (DeepSeek-R1 APIs), a ``reasoning``
+    field (recent vLLM) or inside ``<think>...</think>`` in the content (local servers
+    without a reasoning parser).
     """
     from openai import OpenAI
 
@@ -79,7 +89,7 @@ def stream_chat(config: TeacherConfig, messages: list[dict]) -> Iterator[tuple[s
         if not chunk.choices:
             continue
         delta = chunk.choices[0].delta
-        reasoning = getattr(delta, "reasoning_content", None) or (delta.model_extra or {}).get("reasoning_content")
+        reasoning = reasoning_of(delta.model_dump())
         if reasoning:
             yield "reasoning", reasoning
         text = delta.content or ""

@@ -31,3 +31,9 @@ def split_reply(content: str | None, reasoning_field: str | None) -> tuple[str |
     think, answer = split_think(content or "")
     reasoning = reasoning_field.strip() if reasoning_field and reasoning_field.strip() else think
     return reasoning, answer
+
+
+def reasoning_of(message: dict) -> str | None:
+    """The reasoning field of a message or a streamed delta, whichever name the server uses:
+    DeepSeek and most R1 hosts say ``reasoning_content``, recent vLLM says ``reasoning``."""
+    return message.get("reasoning_content") or message.get("reasoning")
