@@ -137,6 +137,8 @@ class DataSection(Section):
         "teacher", description="who scores each chain's verbosity and difficulty: the teacher (LLM-as-judge) "
         "or the rule-based toy judge, which reads only the tiny world's chains")
     train_size: int = Field(400, gt=0, description="questions sent to the teacher")
+    rl_questions: int = Field(0, ge=0, description="the next questions after train_size, never sent to the teacher: "
+                              "02's grpo file, prompts the SFT student never saw; 0: the teacher's questions")
     samples: int = Field(1, gt=0, description="chains asked per question (variety needs temperature > 0)")
     rv_band: Band = Field(None, description="keep reasoning verbosity in [low, high] (0-9)")
     cd_band: Band = Field(None, description="keep cognitive difficulty in [low, high] (0-9)")
@@ -291,9 +293,33 @@ class PreferenceSection(Section):
     cogpo: DPORun | None = None
 
 
+def _count_range(value: list[int]) -> list[int]:
+    if not (len(value) == 2 and 0 <= value[0] <= value[1]):
+        raise ValueError(f"a range of right answers is [low, high] with 0 <= low <= high, got {value}")
+    return value
+
+
+class FrontierSection(Section):
+    """GRPO's prompts: the questions the start model gets right sometimes (cookbook.train.frontier)."""
+
+    samples: int = Field(8, gt=1, description="answers sampled per question, at the rollout temperature")
+    keep: Annotated[list[int], AfterValidator(_count_range)] = Field(
+        [1, 7], description="keep questions right on this many of the samples (not all, not none)")
+    heldout: int = Field(48, gt=0, description="frontier questions held out to measure pass@1 before and after")
+
+
 class GRPOSection(Section):
     start_from: str = Field("model-full", description="which output of stage sft to start from")
+    frontier: FrontierSection | None = Field(None, description="train on the start model's frontier of 02's "
+                                             "grpo prompts; None: on all of them")
     run: GRPORun | None = None
+
+    @model_validator(mode="after")
+    def _keep_within_samples(self):
+        if self.frontier and self.frontier.keep[1] > self.frontier.samples:
+            raise ValueError(f"frontier.keep {self.frontier.keep} asks for more right answers than its "
+                             f"{self.frontier.samples} samples")
+        return self
 
 
 # ---------------------------------------------------------------- white-box KD (notebook 04)

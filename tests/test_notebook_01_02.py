@@ -28,7 +28,7 @@ def test_02_counts_add_up_and_files_are_valid(demo_run):
     dropped = sum(v for k, v in m.items() if k.startswith("selection_") and k not in ("selection_input", "selection_kept"))
     assert m["selection_kept"] + dropped == m["selection_input"]  # nothing dropped silently
     assert m["rows_sft"] >= 0.8 * m["questions"] and m["rows_dpo"] >= 0.8 * m["questions"]
-    assert m["rows_grpo"] == m["questions"]
+    assert m["rows_grpo"] == m["rl_questions"] == 400  # questions the teacher (and so SFT) never saw
     for name in ("sft", "kd", "dpo", "cogpo", "grpo"):
         path = run_dir / data["outputs"][name]["path"]
         assert validate_file(path, name) == m[f"rows_{name}"]

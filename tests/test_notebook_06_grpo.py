@@ -24,10 +24,35 @@ def test_notebook_ran_and_plotted_the_reward(demo_run):
 
 def test_grpo_keeps_the_mean_reward_and_the_accuracy(demo_run):
     """The tiny recipe's GRPO is a short, gentle run (see the notebook: larger steps measurably
-    hurt a 0.4M-parameter model): the reward and the accuracy stay within noise of SFT."""
+    hurt a 0.4M-parameter model): the reward, the accuracy and the frontier's pass@1 stay
+    within noise of SFT."""
     run_dir, _ = demo_run
     m = stage(run_dir, "grpo")["metrics"]
     assert m["mean_reward_after"] >= m["mean_reward_before"] - REWARD_TOLERANCE
     assert not significantly_lower(m), m
+    drop = m["frontier_pass1_before"] - m["frontier_pass1_after"]
+    assert drop < 2 * (m["frontier_pass1_before_se"] ** 2 + m["frontier_pass1_after_se"] ** 2) ** 0.5, m
+
+
+def test_grpo_trains_on_the_frontier_of_questions_sft_never_saw(demo_run):
+    """02 keeps data.rl_questions apart from the teacher's, and 06 keeps those the SFT student
+    gets right on 1-7 of 8 samples. Measured on the questions SFT trained on, 0.25-0.75 of each
+    step's groups had no spread (no gradient); on the frontier, 0.17-0.19."""
+    run_dir, _ = demo_run
+    m = stage(run_dir, "grpo")["metrics"]
+    def rows(out):
+        return [json.loads(line) for line in (run_dir / out["path"]).read_text().splitlines()]
+
+    def question(row):
+        return next(m["content"] for m in row["messages"] if m["role"] == "user")
+
+    sft_prompts = {question(r) for r in rows(stage(run_dir, "data")["outputs"]["sft"])}
+    out = stage(run_dir, "grpo")["outputs"]
+    train, heldout = rows(out["frontier_train"]), rows(out["frontier_heldout"])
+    assert len(heldout) == 56 and len(train) >= 100
+    assert not {question(r) for r in train + heldout} & sft_prompts
+    hist = m["frontier_histogram"]
+    assert sum(hist) == 400 and m["frontier_questions"] == sum(hist[1:8]) == len(train) + len(heldout)
+    assert m["zero_std_share"] < 0.35, m
     assert m["first_step_reward"] is not None and m["last_step_reward"] is not None  # the reward was logged
     assert (run_dir / stage(run_dir, "grpo")["outputs"]["model-grpo"]["path"] / "model.safetensors").exists()
