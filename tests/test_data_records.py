@@ -82,3 +82,18 @@ def test_records_from_teacher_results_count_what_cannot_be_used():
     assert counts == {"records": 2, "failed": 1, "cut off": 1, "empty": 0}
     with pytest.raises(ValueError, match="3 replies for 2 questions x 2 samples"):
         records_from_replies(items, replies[:3], samples=2)
+
+
+@pytest.mark.parametrize("content", [
+    "<answer>\nThe final answer is $\\boxed{5}$.\n</answer>",  # as in the ModelScope tutorial's sample output
+    "<answer>5</answer>\n\nSo the answer is \\boxed{5}.",  # boxed after the tags
+])
+def test_an_r1_answer_in_answer_tags_keeps_its_boxed_answer_in_the_sft_target(content):
+    """The R1 system prompt asks for <answer> tags; the SFT row must still end in a \\boxed{}
+    answer the student learns to write, and verification must read the same number."""
+    from cookbook.data.formats import sft_row
+
+    r = record_from_reply("What is 2 + 3?", content, reasoning_content="2 + 3 = 5", id="a", ground_truth=5)
+    target = sft_row(r)["messages"][-1]["content"]
+    assert target.startswith("<think>\n2 + 3 = 5\n</think>") and "\\boxed{5}" in target
+    assert r.final_answer == "5"

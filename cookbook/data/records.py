@@ -19,6 +19,7 @@ from cookbook.io import read_jsonl, write_jsonl
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_ANSWER_TAG = re.compile(r"\s*</?answer>\s*")
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,18 @@ def split_response(text: str, reasoning_content: str | None = None) -> tuple[str
         reasoning = head.split("<think>", 1)[-1]
     else:
         text = text.replace("<think>", "", 1) if text.lstrip().startswith("<think>") else text
-        answer = _ANSWER.findall(text)
-        if answer:
-            return text[: text.find("<answer>")].strip(), answer[-1].strip()
+        if _ANSWER.search(text):
+            start = text.find("<answer>")
+            return text[:start].strip(), _without_answer_tags(text[start:])
         return text.strip(), ""  # no tags (or a chain cut off while thinking): all reasoning
-    answer = _ANSWER.findall(rest)
-    return reasoning.strip(), (answer[-1] if answer else rest).strip()
+    return reasoning.strip(), _without_answer_tags(rest)
+
+
+def _without_answer_tags(text: str) -> str:
+    # The tags go, all the text stays: R1 sometimes writes a bare number inside <answer> and
+    # the boxed sentence after it, and the SFT target must keep the \boxed{} the student
+    # learns to write (keeping only the tags' content lost it).
+    return _ANSWER_TAG.sub("\n", text).strip()
 
 
 def record_from_reply(question: str, reply: str, *, id: str, reasoning_content: str | None = None,
