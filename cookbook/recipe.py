@@ -302,6 +302,7 @@ def _count_range(value: list[int]) -> list[int]:
 class FrontierSection(Section):
     """GRPO's prompts: the questions the start model gets right sometimes (cookbook.train.frontier)."""
 
+    questions: int | None = Field(400, gt=0, description="the first N of 02's grpo prompts are sampled; None: all")
     samples: int = Field(8, gt=1, description="answers sampled per question, at the rollout temperature")
     keep: Annotated[list[int], AfterValidator(_count_range)] = Field(
         [1, 7], description="keep questions right on this many of the samples (not all, not none)")
@@ -310,8 +311,8 @@ class FrontierSection(Section):
 
 class GRPOSection(Section):
     start_from: str = Field("model-full", description="which output of stage sft to start from")
-    frontier: FrontierSection | None = Field(None, description="train on the start model's frontier of 02's "
-                                             "grpo prompts; None: on all of them")
+    frontier: FrontierSection = Field(FrontierSection(), description="train on the start model's frontier of "
+                                      "02's grpo prompts, part of it held out for pass@1")
     run: GRPORun | None = None
 
     @model_validator(mode="after")

@@ -97,20 +97,16 @@ def preference_job(session: Session, kind: str, dataset: Path) -> TrainJob:
 
 
 def grpo_prompts(session: Session, model: Path):
-    """The prompts notebook 06 trains on: with ``grpo.frontier`` set, the start model's frontier
-    of 02's ``grpo`` prompts and a held-out share of it (a Frontier, cookbook.train.frontier);
-    else 02's file as it is (a Path)."""
+    """The prompts notebook 06 trains on: the start model's frontier of 02's ``grpo`` prompts
+    and a held-out share of it (``grpo.frontier``; a Frontier, cookbook.train.frontier)."""
     from cookbook.io import read_jsonl
     from cookbook.train.frontier import right_counts, split_frontier
 
     section = session.recipe.grpo
     if section.run is None:
         raise ValueError(f"{session.recipe.source}: grpo.run is not set")
-    path = session.run.input("data", "grpo")
-    if section.frontier is None:
-        return path
     f, run = section.frontier, section.run
-    rows = read_jsonl(path)
+    rows = read_jsonl(session.run.input("data", "grpo"))[: f.questions]
     counts = right_counts(model, rows, f.samples, run.temperature, run.max_completion_length, session.recipe.seed)
     return split_frontier(rows, counts, tuple(f.keep), f.heldout, session.run.stage_dir("grpo"), f.samples)
 
