@@ -3,6 +3,7 @@
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,33 @@ def test_headline_finds_the_best_distilled_student_and_its_gain(tmp_path):
     assert h["teacher"] == 0.95 and h["base"] == 0.02
 
 
+def with_problems(results, model, right):
+    """Give ``model``'s GSM8K result per-problem scores: the first ``right`` of 100 problems right."""
+    return [replace(r, score=right / 100, problem_means=[1.0] * right + [0.0] * (100 - right))
+            if (r.model, r.benchmark) == (model, "gsm8k") else r for r in results]
+
+
+@pytest.mark.parametrize("dpo_right,significant", [(73, False), (90, True)])
+def test_a_method_is_named_best_only_beyond_noise_of_the_sft_student(tmp_path, dpo_right, significant, monkeypatch):
+    """Seven students at 61-64% +- 4.9 were once listed as if ranked. Paired on the same problems,
+    3 more right of 100 is noise; 20 more, none fewer, is not."""
+    import cookbook.eval.report as report
+
+    monkeypatch.setattr(report, "combined_evalscope_report", lambda results, folder: None)
+    results = with_problems(with_problems(results_fixture(tmp_path / "eval"), "sft-full", 70), "dpo", dpo_right)
+    h = headline(results, CANDIDATES)
+    assert h["reference"] == "sft-full" and h["best_distilled"] == "dpo"
+    assert h["best_vs_reference"]["significant"] is significant
+    md = write_report(tmp_path / "report", results, CANDIDATES, protocol_fixture())["report_md"].read_text()
+    assert "## Against the SFT student" in md
+    if significant:
+        assert "**dpo**, scores 90.0%, +20.0 ± 4.0 points over the SFT student (sft-full" in md
+        assert "+20.0 ± 4.0 (significant)" in md
+    else:
+        assert "no method is beyond noise of the SFT student" in md and "ranks none of them" in md
+        assert "+3.0 ± 1.7 (noise)" in md
+
+
 def test_charts_have_one_bar_per_model_and_benchmark_and_one_point_per_model(tmp_path):
     results = results_fixture(tmp_path)
     fig = scores_chart(results, CANDIDATES, tmp_path / "s.png")
@@ -226,7 +254,7 @@ def test_report_shows_the_server_check_and_a_headline_without_a_teacher(tmp_path
     check = {"model": "teacher", "problems": 16, "served": 0.9375, "checkpoint": 1.0, "concurrency": 16}
     paths = write_report(tmp_path / "report", results, CANDIDATES, protocol_fixture(), server_check=check)
     md = paths["report_md"].read_text()
-    assert "**dpo**, scores 74.0% against 2.0% for the base student (+72.0 points)." in md
+    assert "**dpo**, scores 74.0%; the base student scores 2.0% (+72.0 points for the best)." in md
     assert "the teacher scores" not in md
     assert "**Server check.** teacher behind `swift deploy`" in md
     assert "scored 93.8% on the first 16 GSM8K problems, its checkpoint 100.0%" in md

@@ -21,7 +21,7 @@ import pandas as pd
 
 from cookbook.eval.candidates import Candidate
 from cookbook.eval.protocol import MATH, PRETTY, Protocol
-from cookbook.eval.results import BenchmarkResult
+from cookbook.eval.results import BenchmarkResult, Paired, paired
 from cookbook.io import atomic_write_json, atomic_write_text
 
 ROLE_COLOURS = {"teacher": "#4c72b0", "base": "#8c8c8c"}
@@ -63,8 +63,39 @@ def token_table(results: Sequence[BenchmarkResult]) -> pd.DataFrame:
     return _frame(results, lambda r: r.mean_tokens, [b for b in _benchmarks(results) if b in MATH]).round(0)
 
 
+def reference_student(candidates: Sequence[Candidate]) -> str | None:
+    """The SFT student, which the later stages start from: every method is compared with it."""
+    distilled = [c for c in candidates if c.role == "distilled"]
+    return next((c.name for c in distilled if c.stage == "sft"), distilled[0].name if distilled else None)
+
+
+def versus_reference(results: Sequence[BenchmarkResult], candidates: Sequence[Candidate]) -> dict:
+    """Each other distilled student minus the SFT student, per benchmark, paired on the same problems."""
+    idx = _index(results)
+    ref = reference_student(candidates)
+    out: dict[str, dict[str, Paired]] = {}
+    for c in candidates:
+        if c.role != "distilled" or c.name == ref:
+            continue
+        for bench in _benchmarks(results):
+            a, b = idx.get((c.name, bench)), idx.get((ref, bench))
+            p = paired(a, b) if a and b else None
+            if p is not None:
+                out.setdefault(c.name, {})[bench] = p
+    return out
+
+
+def versus_table(results: Sequence[BenchmarkResult], candidates: Sequence[Candidate]) -> pd.DataFrame:
+    """Model x benchmark: points above the SFT student ± the paired error, and whether beyond noise."""
+    rows = {model: {PRETTY.get(b, b): f"{100 * p.diff:+.1f} ± {100 * p.stderr:.1f}"
+                    f"{' (significant)' if p.significant else ' (noise)'}" for b, p in by_bench.items()}
+            for model, by_bench in versus_reference(results, candidates).items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def headline(results: Sequence[BenchmarkResult], candidates: Sequence[Candidate], benchmark: str = "gsm8k") -> dict:
-    """Teacher, base and the best distilled student on one benchmark, with the gain over the base."""
+    """Teacher, base and the best distilled student on one benchmark, the gain over the base, and
+    whether the best is beyond noise of the SFT student (paired on the same problems)."""
     idx = _index(results)
     roles = {c.name: c.role for c in candidates}
 
@@ -77,9 +108,14 @@ def headline(results: Sequence[BenchmarkResult], candidates: Sequence[Candidate]
     distilled = [n for n, role in roles.items() if role == "distilled" and score(n) is not None]
     best = max(distilled, key=score, default=None)
     out = {"benchmark": benchmark, "teacher": score(teacher), "base": score(base),
-           "best_distilled": best, "best_distilled_score": score(best) if best else None}
+           "best_distilled": best, "best_distilled_score": score(best) if best else None,
+           "distilled_range": [min(map(score, distilled)), max(map(score, distilled))] if distilled else None}
     if best is not None and out["base"] is not None:
         out["gain_over_base"] = out["best_distilled_score"] - out["base"]
+    ref = reference_student(candidates)
+    vs = versus_reference(results, candidates).get(best, {}).get(benchmark) if best else None
+    out |= {"reference": ref, "best_vs_reference": None if vs is None else
+            {"diff": vs.diff, "stderr": vs.stderr, "significant": vs.significant}}
     return out
 
 
@@ -254,6 +290,17 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
         ("h2", "Scores (percent, ± one standard error)"),
         ("table", table),
         ("img", scores_png.name, "accuracy by benchmark"),
+    ]
+    versus = versus_table(results, candidates)
+    if not versus.empty:
+        blocks += [
+            ("h2", "Against the SFT student (points, paired on the same problems)"),
+            ("p", f"Each later stage starts from the SFT student ({reference_student(candidates)}). Its score minus "
+                  "the SFT student's, ± the standard error of the per-problem differences: beyond two of them "
+                  "it is marked significant, else noise (a ranking within noise is no finding)."),
+            ("table", versus),
+        ]
+    blocks += [
         ("h2", "Accuracy per token spent"),
         ("p", "Mean tokens per answer (reasoning and final answer). Variable-length CoT distillation aims "
               "at the upper left: the teacher's accuracy with fewer tokens."),
@@ -319,12 +366,26 @@ def scored_table(results: Sequence[BenchmarkResult], protocol: Protocol) -> pd.D
 
 
 def headline_sentence(head: dict) -> str:
-    """The headline in words; a model left out of the run (no teacher, no base) is left out of it."""
-    sentence = (f"On {PRETTY.get(head['benchmark'], head['benchmark'])}, the best distilled student, "
-                f"**{head['best_distilled']}**, scores {100 * head['best_distilled_score']:.1f}%")
+    """The headline in words. It names a best method only when it is beyond noise of the SFT
+    student; a model left out of the run (no teacher, no base) is left out of it."""
+    bench = PRETTY.get(head["benchmark"], head["benchmark"])
+    vs = head.get("best_vs_reference")
+    low, high = head.get("distilled_range") or (head["best_distilled_score"],) * 2
+    if vs and vs["significant"] and vs["diff"] > 0:
+        sentence = (f"On {bench}, the best distilled student, **{head['best_distilled']}**, scores "
+                    f"{100 * head['best_distilled_score']:.1f}%, {100 * vs['diff']:+.1f} ± {100 * vs['stderr']:.1f} "
+                    f"points over the SFT student ({head['reference']}, paired on the same problems)")
+    elif vs:
+        sentence = (f"On {bench}, the distilled students score {100 * low:.1f}-{100 * high:.1f}%: no method is "
+                    f"beyond noise of the SFT student ({head['reference']}; the top score, "
+                    f"**{head['best_distilled']}**, is {100 * vs['diff']:+.1f} ± {100 * vs['stderr']:.1f} points "
+                    "from it, paired on the same problems), so this run ranks none of them")
+    else:
+        sentence = (f"On {bench}, the best distilled student, **{head['best_distilled']}**, scores "
+                    f"{100 * head['best_distilled_score']:.1f}%")
     if head.get("base") is not None:
-        sentence += (f" against {100 * head['base']:.1f}% for the base student "
-                     f"({100 * head['gain_over_base']:+.1f} points)")
+        sentence += (f"; the base student scores {100 * head['base']:.1f}% "
+                     f"({100 * head['gain_over_base']:+.1f} points for the best)")
     if head.get("teacher") is not None:
         sentence += f"; the teacher scores {100 * head['teacher']:.1f}%"
     return sentence + "."

@@ -47,6 +47,7 @@ class BenchmarkResult:
     problems_sha256: str = ""  # hash of the prompts scored, in problem order: equal for every model
     first_problem: str = ""  # "<subset>#<id>: <start of the prompt>"
     last_problem: str = ""
+    problem_means: list[float] = field(default_factory=list)  # per problem, in problem order: paired comparisons
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +62,28 @@ def mean_and_stderr(per_problem: Sequence[Sequence[float]]) -> tuple[float, floa
     if len(means) < 2:
         return mean, 0.0
     return mean, statistics.stdev(means) / math.sqrt(len(means))
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One model's score minus another's on the same problems, with the standard error of the
+    per-problem differences: far smaller than either score's own error when the two models
+    get mostly the same problems right, as a student and the student it was trained from do."""
+
+    diff: float
+    stderr: float
+
+    @property
+    def significant(self) -> bool:
+        """Beyond two standard errors (a difference with no spread at all counts when it is not 0)."""
+        return abs(self.diff) > 2 * self.stderr
+
+
+def paired(a: BenchmarkResult, b: BenchmarkResult) -> Paired | None:
+    """``a - b`` paired on the problems both scored; None when they scored different problems."""
+    if a.problems_sha256 != b.problems_sha256 or not a.problem_means or len(a.problem_means) != len(b.problem_means):
+        return None
+    return Paired(*mean_and_stderr([[x - y] for x, y in zip(a.problem_means, b.problem_means)]))
 
 
 def per_run_accuracy(rows: Iterable[dict]) -> list[float]:
@@ -168,6 +191,7 @@ def summarise(work_dir: str | Path, model: str, benchmark: str,
         answers=len(rows), data_sha256=data_sha, problems_sha256=digest,
         first_problem=problem_label(*problems[0]) if problems else "",
         last_problem=problem_label(*problems[-1]) if problems else "",
+        problem_means=[sum(per_problem[k]) / len(per_problem[k]) for k, _ in problems],
     )
 
 
