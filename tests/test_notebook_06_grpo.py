@@ -36,8 +36,9 @@ def test_grpo_keeps_the_mean_reward_and_the_accuracy(demo_run):
 
 def test_grpo_trains_on_the_frontier_of_questions_sft_never_saw(demo_run):
     """02 keeps data.rl_questions apart from the teacher's, and 06 keeps those the SFT student
-    gets right on 1-7 of 8 samples. Measured on the questions SFT trained on, 0.25-0.75 of each
-    step's groups had no spread (no gradient); on the frontier, 0.17-0.19."""
+    gets right on 1-7 of 8 samples, so fewer of GRPO's groups have no spread (no gradient) than
+    among all 400 (measured: 0.17 in training against 0.41 of the 400 for a 52% student,
+    0.33 against 0.52 for a 64% one)."""
     run_dir, _ = demo_run
     m = stage(run_dir, "grpo")["metrics"]
     def rows(out):
@@ -53,6 +54,6 @@ def test_grpo_trains_on_the_frontier_of_questions_sft_never_saw(demo_run):
     assert not {question(r) for r in train + heldout} & sft_prompts
     hist = m["frontier_histogram"]
     assert sum(hist) == 400 and m["frontier_questions"] == sum(hist[1:8]) == len(train) + len(heldout)
-    assert m["zero_std_share"] < 0.35, m
+    assert m["zero_std_share"] < (hist[0] + hist[-1]) / sum(hist), m
     assert m["first_step_reward"] is not None and m["last_step_reward"] is not None  # the reward was logged
     assert (run_dir / stage(run_dir, "grpo")["outputs"]["model-grpo"]["path"] / "model.safetensors").exists()
