@@ -6,7 +6,7 @@ The package, from the notebooks down (an arrow: "may import"):
         |
         v
     train   black-box SFT, DPO / CogPO, GRPO with ms-swift: flags from the recipe (args),
-            the launcher, plugins, rewards, export / chat, measurements
+            the launcher, plugins, rewards, GRPO's frontier, export / chat, measurements
     kd      white-box KD: teacher pass, top-k store, sparse losses, the own trainer; GKD is
             an ms-swift job built on train's launcher (kd -> train)
     eval    evalscope runs (runner), protocol, results, the comparison report; quick.py, the
