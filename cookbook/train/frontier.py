@@ -13,13 +13,13 @@ is for.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cookbook.data import formats
 from cookbook.data.answers import is_correct
+from cookbook.eval.results import mean_and_stderr
 from cookbook.train.export import load
 from cookbook.train.measure import sample_answers
 
@@ -48,12 +48,10 @@ def right_counts(model_dir: str | Path, rows: Sequence[dict], samples: int, temp
 
 def pass_at_one(counts: Sequence[int], samples: int) -> PassAtOne:
     """pass@1 from right counts per problem; the error treats problems, not samples, as the
-    independent draws (the samples of one problem are correlated)."""
-    rates = [c / samples for c in counts]
-    n = len(rates)
-    mean = sum(rates) / n
-    var = sum((r - mean) ** 2 for r in rates) / (n - 1) if n > 1 else 0.0
-    return PassAtOne(mean, math.sqrt(var / n), n, samples)
+    independent draws (the samples of one problem are correlated): the evaluation's own
+    mean and standard error over per-problem means."""
+    mean, stderr = mean_and_stderr([[c / samples] for c in counts])
+    return PassAtOne(mean, stderr, len(counts), samples)
 
 
 @dataclass(frozen=True)
