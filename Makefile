@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 RECIPE     ?= recipes/tiny.yaml
 RUN_DIR    ?= runs/demo
 
-.PHONY: install world demo test test-fast lint bench clean download
+.PHONY: install world demo test test-fast lint bench clean download rehearse
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ test: install
 
 test-fast: install  ## unit tests only: no notebook runs, no tiny world (builds nothing on a fresh clone)
 	$(PY) -m pytest -m "not slow and not world"
+
+rehearse: install  ## a GPU recipe's notebooks on this CPU under its overlay: make rehearse RECIPE=recipes/workshop.yaml
+	$(PY) -m cookbook.toy.world
+	$(PY) -m cookbook.rehearsal --recipe $(RECIPE)
 
 lint: install  ## ruff, configured in pyproject.toml
 	$(PY) -m ruff check cookbook tests bench
