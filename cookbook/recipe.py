@@ -95,6 +95,10 @@ def _yaml_float(value):
 Float = Annotated[float, BeforeValidator(_yaml_float)]
 
 
+# vLLM's --reasoning-parser for a model (cookbook.serving.reasoning_parser decides auto).
+ReasoningParser = Literal["auto", "deepseek_r1", "qwen3", "none"]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -115,6 +119,9 @@ class TeacherSection(Section):
         "auto", description="a local teacher (no base_url): auto is vllm serve on a GPU, else swift deploy")
     model_type: str | None = Field(None, description="swift deploy's model_type, for a local folder it cannot name")
     template: str | None = Field(None, description="swift deploy's chat template, likewise")
+    reasoning_parser: ReasoningParser = Field(
+        "auto", description="vllm serve's --reasoning-parser for a local teacher; auto: by the model "
+        "(cookbook.serving: deepseek_r1 for R1 models, qwen3 for Qwen3); none: no parser")
 
 
 class StudentSection(Section):
@@ -182,6 +189,10 @@ class EvalSection(Section):
     batch_size: int = Field(32, gt=0, description="batch size of a checkpoint, or requests in flight to a server")
     serve: Literal["checkpoint", "swift", "vllm"] = Field(
         "checkpoint", description="how local models run: in-process checkpoint, swift deploy or vllm serve")
+    reasoning_parser: ReasoningParser = Field(
+        "auto", description="vllm serve's --reasoning-parser for the students; auto: by the model (cookbook.serving: "
+        "qwen3 for Qwen3, none for a plain instruct base student, deepseek_r1 for students distilled on <think> "
+        "chains); none: no parser")
 
 
 # ---------------------------------------------------------------- training (ms-swift)
@@ -197,6 +208,10 @@ class TrainShared(Section):
     torch_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     model_type: str | None = Field(None, description="ms-swift model_type, needed for a local folder it cannot name")
     template: str | None = Field(None, description="ms-swift chat template, likewise (qwen2_5 for the tiny world)")
+    thinking: bool | None = Field(
+        None, description="Qwen3's thinking mode (enable_thinking) for the students: ms-swift's --enable_thinking "
+        "(sft, rlhf, deploy), the chat template in evaluation and in-process sampling, and GRPO's format reward "
+        "(the completion may start inside <think>); None: each template's default")
     dataloader_workers: int | None = Field(None, ge=0, description="0 on small CPUs; None: ms-swift's default")
     swanlab: Literal["cloud", "local", "offline", "disabled"] = Field(
         "disabled", description="cloud needs SWANLAB_API_KEY in the environment; offline writes swanlog/ to sync later")

@@ -31,6 +31,12 @@ class Candidate:
     base_url: str | None = None  # an OpenAI-compatible endpoint: evaluated through the API
     api_key_env: str | None = None  # the variable holding the API key (never the key itself)
     identity: str | None = None  # a content hash: cached answers are reused only for the same model
+    # How a local model is served (cookbook.serving, from the recipe): swift deploy's names, the
+    # thinking mode (Qwen3's enable_thinking; None: the template's default) and vLLM's reasoning parser.
+    model_type: str | None = None
+    template: str | None = None
+    thinking: bool | None = None
+    reasoning_parser: str | None = None
 
     @property
     def is_api(self) -> bool:
@@ -81,6 +87,7 @@ def candidates_from_session(session, include_teacher: bool = True, include_base:
         path = hub.resolve_model(recipe.student_model)
         out.append(Candidate(name="student-base", role="base", model=str(path), identity=folder_identity(path)))
     out += distilled_students(session.run.manifest, session.run.dir)
+    out = [c if c.is_api else with_serving(c, recipe) for c in out]
     for c in out:
         if not c.is_api and not Path(c.model).is_dir():
             raise FileNotFoundError(f"model folder of {c.name!r} not found: {c.model}")
@@ -94,6 +101,19 @@ def teacher_candidate(recipe) -> Candidate:
                          api_key_env=t.api_key_env, identity=f"api:{t.base_url}:{recipe.teacher_model}")
     path = hub.resolve_model(recipe.teacher_model)
     return Candidate(name="teacher", role="teacher", model=str(path), identity=folder_identity(path))
+
+
+def with_serving(candidate: Candidate, recipe) -> Candidate:
+    """The candidate with the recipe's serving facts for its role (cookbook.serving): students share
+    the student's family (train.model_type, template, thinking), a local teacher has its own."""
+    from dataclasses import replace
+
+    from cookbook import serving
+
+    model_type, template, _ = serving.model_facts(candidate.role, recipe)
+    return replace(candidate, model_type=model_type, template=template,
+                   thinking=serving.thinking(candidate.role, recipe),
+                   reasoning_parser=serving.reasoning_parser(candidate.model, candidate.role, recipe))
 
 
 def folder_identity(path: str | Path) -> str:

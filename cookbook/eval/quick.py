@@ -25,12 +25,15 @@ class Score:
 
 @torch.inference_mode()
 def generate(model, tokenizer, conversations: Sequence[list[dict]], max_new_tokens: int = 320,
-             batch_size: int = 64) -> list[str]:
+             batch_size: int = 64, chat_template_kwargs: dict | None = None) -> list[str]:
     """Greedy completions of chat conversations, decoded without special tokens."""
     tokenizer.padding_side = "left"
     out: list[str] = []
     for i in range(0, len(conversations), batch_size):
-        prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+        # chat_template_kwargs: e.g. {"enable_thinking": False} (cookbook.serving.chat_template_kwargs
+        # of the recipe's train.thinking); None passes nothing, as before.
+        prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False,
+                                                 **(chat_template_kwargs or {}))
                    for c in conversations[i : i + batch_size]]
         enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,

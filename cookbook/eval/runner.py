@@ -33,6 +33,7 @@ from cookbook import procs
 from cookbook.eval.candidates import Candidate
 from cookbook.eval.protocol import Protocol
 from cookbook.io import atomic_write_json
+from cookbook.serving import chat_template_kwargs, swift_thinking_args
 
 PROGRESS = "@@progress "
 
@@ -55,7 +56,7 @@ def run_dir_for(out_dir: Path, candidate: Candidate, benchmark: str) -> Path:
 def identity(candidate: Candidate, protocol: Protocol, benchmark: str) -> dict:
     """What the cached answers of one run depend on."""
     plan = protocol.plan(benchmark)
-    return {
+    out = {
         "model": candidate.identity or candidate.model,
         "api": candidate.base_url is not None,
         "benchmark": dict(plan.__dict__),
@@ -63,6 +64,19 @@ def identity(candidate: Candidate, protocol: Protocol, benchmark: str) -> dict:
         "dataset_hub": protocol.dataset_hub,
         "data_sha256": plan.data_sha256(),  # answers to other problems at the same path do not count
     }
+    serving = serving_identity(candidate, protocol)
+    return out | {"serving": serving} if serving else out  # none: the same identity as before it existed
+
+
+def serving_identity(candidate: Candidate, protocol: Protocol) -> dict:
+    """What the answers depend on in how a model is served: its thinking mode, and under vLLM its
+    reasoning parser (what it moves out of the answer is not scored)."""
+    out = {}
+    if candidate.thinking is not None:
+        out["thinking"] = candidate.thinking
+    if protocol.serve == "vllm" and not candidate.is_api:
+        out["reasoning_parser"] = candidate.reasoning_parser
+    return out
 
 
 def prepare(jobs: Sequence[Job], protocol: Protocol) -> tuple[list[Job], list[Job]]:
@@ -108,11 +122,18 @@ def task_config(job: Job, protocol: Protocol, api_url: str | None = None) -> dic
     url = api_url or cand.base_url
     if url:
         cfg |= {"eval_type": "openai_api", "model": cand.model if not api_url else "served", "api_url": url}
+        if cand.thinking is not None:
+            # evalscope sends extra_body as it is (models/utils/openai.py); vLLM and swift deploy
+            # pass a request's chat_template_kwargs to the chat template.
+            cfg["generation_config"] = {**cfg["generation_config"],
+                                        "extra_body": {"chat_template_kwargs": chat_template_kwargs(cand.thinking)}}
     else:
         import torch
 
         precision = "torch.bfloat16" if torch.cuda.is_available() else "torch.float32"  # fp16 crawls on a CPU
         cfg |= {"eval_type": "llm_ckpt", "model": cand.model, "model_args": {"precision": precision}}
+        if cand.thinking is not None:  # evalscope's checkpoint model passes model_args.enable_thinking to the template
+            cfg["model_args"] |= chat_template_kwargs(cand.thinking)
     return cfg
 
 
@@ -142,14 +163,22 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
 
 
 def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path):
+    """The server of one local candidate, as its serving facts say (cookbook.serving, Candidate)."""
     from cookbook.teacher.server import swift_deploy, vllm_serve
 
     log_path = out_dir / candidate.name / "server.log"
     if protocol.serve == "vllm":
-        return vllm_serve(candidate.model, model_name="served", log_path=log_path)
+        # The parser follows the model: none for a plain instruct base student, whose answer has no </think>.
+        return vllm_serve(candidate.model, model_name="served", log_path=log_path,
+                          reasoning_parser=candidate.reasoning_parser)
+    # A local folder needs the recipe's model_type and template; without them, swift_deploy's
+    # defaults (the tiny world's qwen2 / qwen2_5).
+    names = ({"model_type": candidate.model_type, "template": candidate.template}
+             if candidate.model_type or candidate.template else {})
     # max_batch_size: concurrent requests are generated together (ms-swift's default, 1, serves them one by one).
     server = swift_deploy(candidate.model, model_name="served", log_path=log_path,
-                          max_batch_size=protocol.batch_size)
+                          max_batch_size=protocol.batch_size, extra_args=swift_thinking_args(candidate.thinking),
+                          **names)
     import torch
 
     if not torch.cuda.is_available():  # one thread, as in the worker (see worker())

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cookbook.hub import resolve_model
 from cookbook.recipe import Recipe
+from cookbook.serving import reasoning_parser
 from cookbook.teacher.config import TeacherConfig
 from cookbook.teacher.reasoning import reasoning_of
 from cookbook.teacher.server import LocalServer, swift_deploy, vllm_serve
@@ -54,8 +55,9 @@ def open_teacher(recipe: Recipe, log_path: str | Path | None = None) -> Teacher:
                                sampling=sampling, **limits)
         return Teacher(config)
     model_dir = resolve_model(recipe.teacher_model)
-    if serving(t.serve) == "vllm":
-        server = vllm_serve(model_dir, log_path=log_path)
+    if serving(t.serve) == "vllm":  # the parser by the model (cookbook.serving), or teacher.reasoning_parser
+        server = vllm_serve(model_dir, log_path=log_path,
+                            reasoning_parser=reasoning_parser(recipe.teacher_model, "teacher", recipe))
     else:  # a local folder ms-swift cannot name (the tiny world's) needs teacher.model_type and template
         server = swift_deploy(model_dir, log_path=log_path, max_batch_size=t.concurrency,
                               model_type=t.model_type, template=t.template)

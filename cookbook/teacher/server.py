@@ -161,7 +161,8 @@ def vllm_serve(model: str | Path, *, model_name: str = "teacher", port: int | No
                reasoning_parser: str | None = "deepseek_r1", extra_args: Sequence[str] = (),
                log_path: str | Path | None = None, ready_timeout: float = 900.0,
                offline: bool | None = None) -> LocalServer:
-    """``vllm serve`` on a GPU (not started yet). The reasoning parser moves <think> into its own field."""
+    """``vllm serve`` on a GPU (not started yet). The reasoning parser moves <think> into its own field;
+    it follows the model (cookbook.serving.reasoning_parser): None for a plain instruct model."""
     port = port or free_port()
     vllm = Path(sys.executable).with_name("vllm")  # the console script of this environment
     command = [str(vllm) if vllm.exists() else "vllm", "serve", str(model),

@@ -26,6 +26,9 @@ _STAGE_FIELDS = {"beta", "rpo_alpha", "num_generations", "max_completion_length"
                  "reward_weights", "soft_max_length", "soft_cache_length", "lmbda", "sft_alpha", "gkd_logits_topk"}
 # Reward names of the recipe -> the names cookbook's plugin registers in ms-swift's `orms`.
 REWARD_FUNCS = {"accuracy": "cookbook_accuracy", "format": "cookbook_format", "overlong": "cookbook_overlong"}
+# With train.thinking on, the format reward also takes a completion that starts inside the
+# reasoning (the chat template put <think> in the prompt): cookbook.train.rewards.is_well_formed.
+THINKING_REWARD_FUNCS = REWARD_FUNCS | {"format": "cookbook_format_thinking"}
 
 
 def _value(v) -> str:
@@ -58,6 +61,9 @@ def common_flags(run: TrainRun, shared: TrainShared, *, model: str | Path, datas
         "model": str(model),
         "model_type": shared.model_type,
         "template": shared.template,
+        # Qwen3's thinking mode: ms-swift's template decides the response prefix of rollouts (GRPO,
+        # GKD) and deploy by it; its qwen3 template defaults to off (an empty <think></think> prefix).
+        "enable_thinking": shared.thinking,
         "check_model": False,  # else ms-swift asks the hub whether a local model is the latest (7 s offline)
         "dataset": str(dataset),
         "output_dir": str(output_dir),
@@ -128,7 +134,7 @@ def grpo_flags(run: GRPORun, shared: TrainShared, **kw) -> list[str]:
     """Flags of ``swift rlhf --rlhf_type grpo`` with cookbook's verifiable rewards."""
     flags = {"rlhf_type": "grpo"} | common_flags(run, shared, **kw)
     flags |= {
-        "reward_funcs": [REWARD_FUNCS[r] for r in run.reward_funcs],
+        "reward_funcs": [(THINKING_REWARD_FUNCS if shared.thinking else REWARD_FUNCS)[r] for r in run.reward_funcs],
         "reward_weights": run.reward_weights,
         "num_generations": run.num_generations,
         "max_completion_length": run.max_completion_length,

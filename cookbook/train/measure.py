@@ -123,14 +123,20 @@ def preference_margin(model_dir: str | Path, pairs_path: str | Path) -> float:
 
 @torch.inference_mode()
 def sample_answers(model, tokenizer, conversations: Sequence[list[dict]], samples: int, temperature: float,
-                   max_new_tokens: int, seed: int, batch_size: int = 64) -> list[list[tuple[str, int]]]:
-    """``samples`` sampled replies per conversation, as (text, token count)."""
+                   max_new_tokens: int, seed: int, batch_size: int = 64,
+                   chat_template_kwargs: dict | None = None) -> list[list[tuple[str, int]]]:
+    """``samples`` sampled replies per conversation, as (text, token count).
+
+    ``chat_template_kwargs``: passed to the chat template, e.g. ``{"enable_thinking": True}``
+    (cookbook.serving.chat_template_kwargs of the recipe's train.thinking); None: nothing, as before.
+    """
     torch.manual_seed(seed)
     tokenizer.padding_side = "left"
     flat = [c for c in conversations for _ in range(samples)]
     out: list[tuple[str, int]] = []
     for i in range(0, len(flat), batch_size):
-        prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+        prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False,
+                                                 **(chat_template_kwargs or {}))
                    for c in flat[i : i + batch_size]]
         enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
@@ -143,14 +149,15 @@ def sample_answers(model, tokenizer, conversations: Sequence[list[dict]], sample
 
 
 def reward_table(texts: Sequence[str], lengths: Sequence[int], solutions: Sequence, names: Sequence[str],
-                 overlong: tuple[int, int] | None = None) -> dict[str, list[float]]:
-    """Each named reward for each answer, computed by the functions GRPO trained with."""
+                 overlong: tuple[int, int] | None = None, thinking: bool = False) -> dict[str, list[float]]:
+    """Each named reward for each answer, computed by the functions GRPO trained with
+    (``thinking``: the format reward of train.thinking on, cookbook.train.rewards.is_well_formed)."""
     table: dict[str, list[float]] = {}
     for name in names:
         if name == "accuracy":
             table[name] = R.accuracy_rewards(texts, solutions)
         elif name == "format":
-            table[name] = R.format_rewards(texts)
+            table[name] = R.format_rewards(texts, thinking)
         elif name == "overlong":
             if overlong is None:
                 raise ValueError("the overlong reward needs (max_tokens, buffer)")

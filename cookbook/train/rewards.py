@@ -3,7 +3,10 @@
 * ``accuracy``: 1 when the completion's final answer (last ``\\boxed{}``) equals the ground
   truth under math-verify (cookbook.data.answers, the checker every stage uses), else 0.
 * ``format``: 1 when the completion is ``<think>`` reasoning ``</think>`` followed by an
-  answer with a ``\\boxed{}``, else 0: the shape the teacher's CoT taught.
+  answer with a ``\\boxed{}``, else 0: the shape the teacher's CoT taught. With thinking
+  on (the recipe's ``train.thinking``), a chat template may open the ``<think>`` in the
+  prompt (Qwen3-Thinking, the R1 distills' template), so the completion starts inside the
+  reasoning: reasoning ``</think>`` answer counts too (registered as ``cookbook_format_thinking``).
 * ``overlong``: 0 up to ``max_tokens - buffer`` completion tokens, then falling linearly
   to -1 at ``max_tokens`` (the recipe's soft_max_length and soft_cache_length, ms-swift's
   flags of the same names): long chains cost, short ones do not.
@@ -23,17 +26,25 @@ def accuracy_rewards(completions: Sequence[str], solution: Sequence) -> list[flo
     return [float(is_correct(c, s)) for c, s in zip(completions, solution, strict=True)]
 
 
-def is_well_formed(completion: str) -> bool:
-    """``<think>`` + non-empty reasoning + ``</think>``, then an answer holding a ``\\boxed{}``."""
+def is_well_formed(completion: str, thinking: bool = False) -> bool:
+    """``<think>`` + non-empty reasoning + ``</think>``, then an answer holding a ``\\boxed{}``.
+
+    ``thinking``: the prompt may already hold the ``<think>`` (a thinking-mode chat template),
+    so a completion that starts inside the reasoning (``</think>`` but no ``<think>``) counts too.
+    """
     text = completion.strip()
-    if not text.startswith("<think>") or text.count("<think>") != 1 or text.count("</think>") != 1:
+    if text.count("</think>") != 1:
         return False
-    reasoning, answer = text[len("<think>"):].split("</think>")
+    if text.startswith("<think>") and text.count("<think>") == 1:
+        text = text[len("<think>"):]
+    elif not (thinking and "<think>" not in text):
+        return False
+    reasoning, answer = text.split("</think>")
     return bool(reasoning.strip()) and bool(last_boxed(answer))
 
 
-def format_rewards(completions: Sequence[str]) -> list[float]:
-    return [float(is_well_formed(c)) for c in completions]
+def format_rewards(completions: Sequence[str], thinking: bool = False) -> list[float]:
+    return [float(is_well_formed(c, thinking)) for c in completions]
 
 
 def overlong_penalty(length: int, max_tokens: int, buffer: int) -> float:
@@ -69,8 +80,13 @@ def make_orms() -> dict[str, type]:
             return accuracy_rewards(completions, solution)
 
     class CookbookFormat(ORM):
+        thinking = False  # the recipe's train.thinking picks the class (cookbook.train.args.grpo_flags)
+
         def __call__(self, completions, **kwargs) -> list[float]:
-            return format_rewards(completions)
+            return format_rewards(completions, self.thinking)
+
+    class CookbookFormatThinking(CookbookFormat):
+        thinking = True
 
     class CookbookOverlong(ORM):
         def __call__(self, completions, **kwargs) -> list[float]:
@@ -78,4 +94,5 @@ def make_orms() -> dict[str, type]:
             return overlong_rewards(lengths, self.args.soft_max_length, self.args.soft_cache_length)
 
     return {"cookbook_accuracy": CookbookAccuracy, "cookbook_format": CookbookFormat,
+            "cookbook_format_thinking": CookbookFormatThinking,
             "cookbook_overlong": CookbookOverlong}
