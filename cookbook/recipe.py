@@ -17,7 +17,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     model_validator,
 )
@@ -79,7 +81,7 @@ def _file_or_tiny_world(value: str) -> str:
     return value if value.startswith(TINY_WORLD_PREFIX) else _existing_file(value)
 
 
-QuestionSource = Annotated[str, AfterValidator(_file_or_tiny_world)]
+QuestionFile = Annotated[str, AfterValidator(_file_or_tiny_world)]
 
 
 def _yaml_float(value):
@@ -93,10 +95,6 @@ def _yaml_float(value):
 
 
 Float = Annotated[float, BeforeValidator(_yaml_float)]
-
-
-# vLLM's --reasoning-parser for a model (cookbook.serving.reasoning_parser decides auto).
-ReasoningParser = Literal["auto", "deepseek_r1", "qwen3", "none"]
 
 
 class Section(BaseModel):
@@ -119,9 +117,6 @@ class TeacherSection(Section):
         "auto", description="a local teacher (no base_url): auto is vllm serve on a GPU, else swift deploy")
     model_type: str | None = Field(None, description="swift deploy's model_type, for a local folder it cannot name")
     template: str | None = Field(None, description="swift deploy's chat template, likewise")
-    reasoning_parser: ReasoningParser = Field(
-        "auto", description="vllm serve's --reasoning-parser for a local teacher; auto: by the model "
-        "(cookbook.serving: deepseek_r1 for R1 models, qwen3 for Qwen3); none: no parser")
 
 
 class StudentSection(Section):
@@ -137,9 +132,53 @@ def _band(value: list[int] | None) -> list[int] | None:
 Band = Annotated[list[int] | None, AfterValidator(_band)]
 
 
+class DatasetSource(Section):
+    """A dataset on a hub or on disk (cookbook.data.sources reads it): exactly one of hub / path."""
+
+    hub: str | None = Field(None, description="a dataset id on ModelScope (Hugging Face with DISTILL_HUB="
+                            "huggingface), fetched by `make download`, e.g. AI-MO/NuminaMath-CoT")
+    path: ExistingPath | None = Field(None, description="or a local file, or a folder laid out as the hub's "
+                                      "download leaves it (.jsonl / .json / .parquet files)")
+    subset: str | None = Field(None, description="the subset (config) name, e.g. gsm8k's main; None: any")
+    split: str = Field("train", description="the split whose files are read (by their names)")
+
+    @model_validator(mode="after")
+    def _hub_or_path(self):
+        if (self.hub is None) == (self.path is None):
+            raise ValueError("give exactly one of hub: (a dataset id) or path: (a local file or folder)")
+        return self
+
+
+class QuestionDataset(DatasetSource):
+    question: str = Field("question", description="the row field holding the question (NuminaMath: problem)")
+    answer: str | None = Field("answer", description="the row field holding the answer (NuminaMath: solution); "
+                               "its ground truth is the text after ####, else its last \\boxed{}; None: no answers")
+
+
+class ChainDataset(DatasetSource):
+    """Ready-made chains, no teacher needed (cookbook.data.loaders reads each format)."""
+
+    format: Literal["mathr", "omnithought", "numina"] = Field(
+        description="mathr: ModelScope MathR (messages with <think>); omnithought: OmniThought (RV/CD already "
+        "judged); numina: NuminaMath-CoT (problem, solution)")
+
+
+def _file_or_dataset(value) -> str:
+    return "~dataset" if isinstance(value, dict | QuestionDataset) else "~file"
+
+
+# A string is a file (or tiny-world:), a mapping a dataset: each fails with its own message
+# only (pydantic's plain union reports both); _describe hides the "~" tags from the key.
+QuestionSource = Annotated[Annotated[QuestionFile, Tag("~file")] | Annotated[QuestionDataset, Tag("~dataset")],
+                           Discriminator(_file_or_dataset)]
+
+
 class DataSection(Section):
     questions: QuestionSource | None = Field(
-        None, description="your questions (a JSON-lines file), or tiny-world:<split> (the toy GSM8K train split)")
+        None, description="your questions (a JSON-lines file), tiny-world:<split> (the toy GSM8K train split), "
+        "or a dataset {hub: or path:, subset, split, question, answer}")
+    chains: ChainDataset | None = Field(
+        None, description="ready-made chains instead of the teacher's: {format, hub: or path:, subset, split}")
     judge: Literal["teacher", "rules"] = Field(
         "teacher", description="who scores each chain's verbosity and difficulty: the teacher (LLM-as-judge) "
         "or the rule-based toy judge, which reads only the tiny world's chains")
@@ -181,7 +220,8 @@ class EvalSection(Section):
         None, description="problems per benchmark, or a mapping benchmark -> problems; default: the profile's")
     samples: int | None = Field(None, gt=0, description="samples per problem; default: the profile's")
     aime_samples: int = Field(4, ge=2, description="samples per AIME problem: mean and standard error, never one pass")
-    temperature: float = Field(0.6, gt=0, description="one sampling temperature for every model and benchmark")
+    temperature: float = Field(0.6, ge=0, description="one sampling temperature for every model and benchmark; "
+                               "0 is greedy, allowed only with one sample per problem (so no AIME)")
     top_p: float = Field(0.95, gt=0, le=1)
     max_tokens: int | None = Field(None, gt=0, description="new tokens per answer; default: the profile's")
     prompt: Annotated[str, AfterValidator(_has_question)] = Field(
@@ -189,10 +229,6 @@ class EvalSection(Section):
     batch_size: int = Field(32, gt=0, description="batch size of a checkpoint, or requests in flight to a server")
     serve: Literal["checkpoint", "swift", "vllm"] = Field(
         "checkpoint", description="how local models run: in-process checkpoint, swift deploy or vllm serve")
-    reasoning_parser: ReasoningParser = Field(
-        "auto", description="vllm serve's --reasoning-parser for the students; auto: by the model (cookbook.serving: "
-        "qwen3 for Qwen3, none for a plain instruct base student, deepseek_r1 for students distilled on <think> "
-        "chains); none: no parser")
 
 
 # ---------------------------------------------------------------- training (ms-swift)
@@ -208,10 +244,6 @@ class TrainShared(Section):
     torch_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     model_type: str | None = Field(None, description="ms-swift model_type, needed for a local folder it cannot name")
     template: str | None = Field(None, description="ms-swift chat template, likewise (qwen2_5 for the tiny world)")
-    thinking: bool | None = Field(
-        None, description="Qwen3's thinking mode (enable_thinking) for the students: ms-swift's --enable_thinking "
-        "(sft, rlhf, deploy), the chat template in evaluation and in-process sampling, and GRPO's format reward "
-        "(the completion may start inside <think>); None: each template's default")
     dataloader_workers: int | None = Field(None, ge=0, description="0 on small CPUs; None: ms-swift's default")
     swanlab: Literal["cloud", "local", "offline", "disabled"] = Field(
         "disabled", description="cloud needs SWANLAB_API_KEY in the environment; offline writes swanlog/ to sync later")
@@ -390,6 +422,21 @@ class Recipe(BaseModel):
     kd: KDSection = KDSection()
     source: str = Field("", exclude=True, description="the file this recipe was read from")
 
+    @model_validator(mode="after")
+    def _greedy_means_one_sample(self):
+        # Greedy decoding gives every sample of a problem the same answer: AIME's mean and standard
+        # error over several samples (eval.aime_samples >= 2) would be one pass counted N times.
+        ev = self.eval
+        if ev.temperature == 0:
+            several = [n for n in ev.benchmarks if n in ("aime24", "aime25")]
+            if (ev.samples or self.profile_info.eval_samples) > 1:
+                several = ev.benchmarks
+            if several:
+                raise ValueError(f"eval.temperature: 0 (greedy) gives every sample the same answer, but "
+                                 f"{', '.join(several)} take several samples per problem: use a temperature > 0 "
+                                 f"(0.6), or leave them out of eval.benchmarks")
+        return self
+
     @property
     def profile_info(self) -> Profile:
         return get_profile(self.profile)
@@ -435,7 +482,7 @@ RENAMED = {"tuner": "tuner_type", "epochs": "num_train_epochs", "batch_size": "p
 
 
 def _describe(err: dict) -> str:
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    key = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("~", "function-"))) or "(top level)"
     if err["type"] == "extra_forbidden":
         old = str(err["loc"][-1]) if err["loc"] else ""
         if old in RENAMED and len(err["loc"]) > 1 and err["loc"][0] in ("sft", "preference", "grpo", "kd"):

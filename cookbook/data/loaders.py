@@ -11,8 +11,11 @@
 * NuminaMath-CoT: ``problem``, ``solution`` (and ``messages``, ``source``); the ground
   truth is the solution's last ``\\boxed{}``, the reasoning is the solution itself.
 
-Each loader takes a JSON-lines path or a list of dicts (e.g. ``datasets`` rows) and fails
-on a malformed row with "<file>:<line>: <field>: <problem>".
+Each loader takes a file (.jsonl, .json or .parquet), an iterable of dicts (e.g. ``datasets``
+rows) or of located rows ``(file, row, dict)`` (cookbook.data.sources), reads it one row at
+a time (``iter_cots`` yields records as it reads; ``load_cots`` is its list), and fails on
+a malformed row with "<file>:<line>: <field>: <problem>". :func:`recipe_chains` streams the
+recipe's ``data.chains``: ready-made chains from the hub or disk, no teacher needed.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from pathlib import Path
 
 from cookbook.data.answers import last_boxed
 from cookbook.data.records import CoTRecord, split_response
-from cookbook.io import JsonLinesError, iter_jsonl
+from cookbook.data.sources import SourceError, iter_file_rows, iter_source_rows
 
-Source = str | Path | Iterable[dict]
+Source = str | Path | Iterable[dict] | Iterable[tuple[str, int, dict]]
 PROMPT_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
@@ -35,14 +38,15 @@ class FormatError(ValueError):
 def iter_rows(source: Source) -> Iterator[tuple[str, int, dict]]:
     """(where, line, row) for each row: ``where`` names the file (or "rows"), ``line`` is 1-based."""
     if isinstance(source, (str, Path)):
-        try:
-            for line_no, row in iter_jsonl(source):
-                yield str(source), line_no, row
-        except JsonLinesError as e:
-            raise FormatError(str(e)) from None
-    else:
-        for i, row in enumerate(source, 1):
-            yield "rows", i, row
+        source = iter_file_rows(source)
+    try:
+        for i, item in enumerate(source, 1):
+            if isinstance(item, tuple) and len(item) == 3:
+                yield item  # already located: (file, row, dict)
+            else:
+                yield "rows", i, item
+    except SourceError as e:
+        raise FormatError(str(e)) from None
 
 
 def _fail(where: str, line: int, field: str, problem: str):
@@ -84,8 +88,7 @@ def _row_id(row: dict, source: str, line: int) -> str:
     return str(row["id"]) if row.get("id") not in (None, "") else f"{source}-{line:06d}"
 
 
-def load_omnithought(source: Source) -> list[CoTRecord]:
-    out = []
+def iter_omnithought(source: Source) -> Iterator[CoTRecord]:
     for where, line, row in iter_rows(source):
         question = _text(row, "question", where, line)
         entries = row.get("reasoning")
@@ -104,9 +107,8 @@ def load_omnithought(source: Source) -> list[CoTRecord]:
             meta = {"rv_judge": rv_judge, "cd_judge": cd_judge}
             if entry.get("teacher"):
                 meta["teacher"] = entry["teacher"]
-            out.append(CoTRecord(id=f"{base}/{k}", question=question, reasoning=reasoning, answer=answer,
-                                 ground_truth=_truth(row), source="omnithought", rv=rv, cd=cd, meta=meta))
-    return out
+            yield CoTRecord(id=f"{base}/{k}", question=question, reasoning=reasoning, answer=answer,
+                            ground_truth=_truth(row), source="omnithought", rv=rv, cd=cd, meta=meta)
 
 
 def _strip_suffix(question: str) -> str:
@@ -114,8 +116,7 @@ def _strip_suffix(question: str) -> str:
     return q[: -len(PROMPT_SUFFIX)].rstrip() if q.endswith(PROMPT_SUFFIX) else q
 
 
-def load_mathr(source: Source) -> list[CoTRecord]:
-    out = []
+def iter_mathr(source: Source) -> Iterator[CoTRecord]:
     for where, line, row in iter_rows(source):
         messages = row.get("messages") if isinstance(row, dict) else None
         if not isinstance(messages, list) or not messages:
@@ -129,37 +130,60 @@ def load_mathr(source: Source) -> list[CoTRecord]:
         question = _text(messages[user[-1]], "content", where, line, f"messages[{user[-1]}].")
         reply = _text(messages[assistant[-1]], "content", where, line, f"messages[{assistant[-1]}].")
         reasoning, answer = split_response(reply)
-        out.append(CoTRecord(id=_row_id(row, "mathr", line), question=_strip_suffix(question),
-                             reasoning=reasoning, answer=answer, ground_truth=_truth(row), source="mathr"))
-    return out
+        yield CoTRecord(id=_row_id(row, "mathr", line), question=_strip_suffix(question),
+                        reasoning=reasoning, answer=answer, ground_truth=_truth(row), source="mathr")
 
 
-def load_numina(source: Source) -> list[CoTRecord]:
-    out = []
+def iter_numina(source: Source) -> Iterator[CoTRecord]:
     for where, line, row in iter_rows(source):
         problem = _text(row, "problem", where, line)
         solution = _text(row, "solution", where, line)
         truth = last_boxed(solution)
         # The solution is a written chain that ends in its boxed answer; the answer text
         # repeats that box so the training response ends the way the student should.
-        out.append(CoTRecord(id=_row_id(row, "numina", line), question=problem, reasoning=solution.strip(),
-                             answer=f"The answer is \\boxed{{{truth}}}." if truth is not None else "",
-                             ground_truth=truth, source="numina",
-                             meta={"numina_source": row["source"]} if row.get("source") else {}))
-    return out
+        yield CoTRecord(id=_row_id(row, "numina", line), question=problem, reasoning=solution.strip(),
+                        answer=f"The answer is \\boxed{{{truth}}}." if truth is not None else "",
+                        ground_truth=truth, source="numina",
+                        meta={"numina_source": row["source"]} if row.get("source") else {})
 
 
-LOADERS: dict[str, Callable[[Source], list[CoTRecord]]] = {
-    "omnithought": load_omnithought,
-    "mathr": load_mathr,
-    "numina": load_numina,
+LOADERS: dict[str, Callable[[Source], Iterator[CoTRecord]]] = {
+    "omnithought": iter_omnithought,
+    "mathr": iter_mathr,
+    "numina": iter_numina,
 }
 
 
-def load_cots(source: Source, fmt: str) -> list[CoTRecord]:
-    """Load ``source`` in format ``fmt`` (one of ``LOADERS``)."""
+def iter_cots(source: Source, fmt: str) -> Iterator[CoTRecord]:
+    """Records of ``source`` in format ``fmt`` (one of ``LOADERS``), read as they are consumed."""
     try:
         loader = LOADERS[fmt]
     except KeyError:
         raise ValueError(f"unknown CoT format {fmt!r}; choose one of {', '.join(LOADERS)}") from None
     return loader(source)
+
+
+def load_cots(source: Source, fmt: str) -> list[CoTRecord]:
+    """All records of ``source`` in format ``fmt``: the list of :func:`iter_cots`."""
+    return list(iter_cots(source, fmt))
+
+
+def load_omnithought(source: Source) -> list[CoTRecord]:
+    return list(iter_omnithought(source))
+
+
+def load_mathr(source: Source) -> list[CoTRecord]:
+    return list(iter_mathr(source))
+
+
+def load_numina(source: Source) -> list[CoTRecord]:
+    return list(iter_numina(source))
+
+
+def recipe_chains(data, recipe: str | None = None) -> Iterator[CoTRecord]:
+    """The recipe's ``data.chains`` (ready-made, no teacher), streamed from the hub's snapshot or disk."""
+    chains = data.chains
+    if chains is None:
+        raise ValueError("the recipe's data.chains is not set: e.g. {format: mathr, hub: modelscope/MathR, "
+                         "subset: clean, split: train}")
+    return iter_cots(iter_source_rows(chains, recipe), chains.format)

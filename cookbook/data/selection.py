@@ -5,7 +5,9 @@ correctness, reasoning verbosity (RV) in a band, cognitive difficulty (CD) match
 student, a length budget, and at most N chains per (normalised) question. Each dropped
 record is counted once, under the first check it fails, so
 ``len(kept) + sum(dropped.values()) == len(input)`` always holds and a notebook can show
-the counts after each step. ``mix`` draws fixed quotas per group (e.g. per CD level).
+the counts after each step. ``select`` reads its input once, as it comes: it keeps only the
+kept records and a count per reason, so a generator of a million chains (``iter_cots``)
+is selected without ever being a list. ``mix`` draws fixed quotas per group (e.g. per CD level).
 
 The published ThoughtX example keeps correct chains with 3 <= RV <= 5 and CD == 4:
 ``select(records, **THOUGHTX_EXAMPLE)``.
@@ -36,20 +38,18 @@ def normalize_question(text: str) -> str:
 
 @dataclass
 class Selection:
-    """What a selection step kept, and every dropped record with its reason."""
+    """What a selection step kept, and how many records it dropped for each reason."""
 
     kept: list[CoTRecord]
-    dropped_rows: list[tuple[str, CoTRecord]] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> count, in order of first occurrence
 
-    @property
-    def dropped(self) -> dict[str, int]:
-        """reason -> count, in the order the reasons first occurred."""
-        return dict(Counter(reason for reason, _ in self.dropped_rows))
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
     @property
     def counts(self) -> dict[str, int]:
         """{"input", "kept", <reason>: n, ...}: the table a notebook shows after a step."""
-        return {"input": len(self.kept) + len(self.dropped_rows), "kept": len(self.kept), **self.dropped}
+        return {"input": len(self.kept) + sum(self.dropped.values()), "kept": len(self.kept), **self.dropped}
 
     def __repr__(self) -> str:
         return f"Selection({', '.join(f'{k}={v}' for k, v in self.counts.items())})"
@@ -90,7 +90,7 @@ def select(records: Iterable[CoTRecord], *, correct: Literal["required", "not_wr
     if max_per_question is not None and max_per_question < 1:
         raise ValueError("max_per_question must be at least 1, or None")
     sel = Selection(kept=[])
-    per_question: Counter = Counter()
+    per_question: Counter = Counter()  # kept chains per normalised question: the only state besides the kept
     for r in records:
         reason = None
         if correct != "any" and r.correct is False:
@@ -115,7 +115,7 @@ def select(records: Iterable[CoTRecord], *, correct: Literal["required", "not_wr
             per_question[normalize_question(r.question)] += 1
             sel.kept.append(r)
         else:
-            sel.dropped_rows.append((reason, r))
+            sel.drop(reason)
     return sel
 
 
@@ -148,5 +148,5 @@ def mix(records: Iterable[CoTRecord], by: str | Callable[[CoTRecord], Hashable],
         if i in chosen:
             sel.kept.append(r)
         else:
-            sel.dropped_rows.append(("not in the mix" if key(r) not in quotas else "over quota", r))
+            sel.drop("not in the mix" if key(r) not in quotas else "over quota")
     return sel

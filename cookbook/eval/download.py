@@ -6,6 +6,8 @@ On a machine with internet this fetches:
 
 * the student, a local teacher and notebook 04's white-box teacher from ModelScope, or Hugging Face with
   ``DISTILL_HUB=huggingface``, into the hub's own cache (the folder is printed);
+* the hub datasets of the recipe's ``data.questions`` and ``data.chains`` (``{hub: ...}``) into
+  ``<cache>/datasets/<hub>/<id>``, where cookbook.data.sources reads them offline (folder and size printed);
 * every benchmark of the recipe's ``eval`` section, through evalscope's own loader, into
   evalscope's dataset cache ``<cache>/evalscope`` (the folder the evaluation reads);
 * nltk's ``punkt_tab`` for IFEval into ``<cache>/nltk_data``.
@@ -44,6 +46,24 @@ def download_models(recipe, log=print) -> dict[str, str]:
         log(f"model {ref} ...")
         out[ref] = str(hub.resolve_model(ref))
         log(f"  -> {out[ref]}")
+    return out
+
+
+def download_datasets(recipe, log=print) -> dict[str, str]:
+    """The recipe's hub datasets (data.questions, data.chains), fetched; returns id -> local folder."""
+    from cookbook.data.sources import DATA_SUFFIXES, download_dataset
+
+    out = {}
+    for key in ("questions", "chains"):
+        source = getattr(recipe.data, key)
+        if source is None or isinstance(source, str) or source.hub is None:
+            continue  # a local file or folder, or the tiny world: nothing to fetch
+        log(f"dataset {source.hub} (data.{key}) ...")
+        folder = download_dataset(source.hub, recipe.source or None)
+        files = [p for p in folder.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES]
+        size = sum(p.stat().st_size for p in files)
+        log(f"  -> {folder}: {len(files)} data files, {size / 1e6:,.1f} MB")
+        out[source.hub] = str(folder)
     return out
 
 
@@ -91,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
             print("punkt_tab:", download_punkt())
         return 0
     models = download_models(recipe)
+    datasets = download_datasets(recipe)
     benchmarks = download_benchmarks(protocol_from_recipe(recipe))
     punkt = download_punkt() if "ifeval" in recipe.eval.benchmarks else None
     print("\nDone. For a machine without internet, copy along:")
     for ref, path in models.items():
         print(f"  model {ref}: {path}   (then set student.model / teacher.model / kd.teacher to that folder)")
+    for ref, path in datasets.items():
+        print(f"  dataset {ref}: {path}   (inside the cache folder: read there offline, or give it as path:)")
     if benchmarks:
         print(f"  benchmarks {', '.join(benchmarks)}: {protocol_from_recipe(recipe).dataset_dir}")
     if punkt:

@@ -116,10 +116,11 @@ class Protocol:
         return [b.name for b in self.benchmarks]
 
     def generation_config(self) -> dict:
-        # do_sample matters to local checkpoints only (APIs sample whenever temperature > 0).
+        # do_sample matters to local checkpoints only (APIs sample whenever temperature > 0);
+        # temperature 0 is greedy (recipes/tutorial.yaml), which transformers runs only with do_sample off.
         # No seed per request: a server would then return the same sample k times.
         return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                "do_sample": True}
+                "do_sample": self.temperature > 0}
 
     def to_dict(self) -> dict:
         return asdict(self)
