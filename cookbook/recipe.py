@@ -97,6 +97,10 @@ def _yaml_float(value):
 Float = Annotated[float, BeforeValidator(_yaml_float)]
 
 
+# vLLM's --reasoning-parser for a model (cookbook.serving.reasoning_parser decides auto).
+ReasoningParser = Literal["auto", "deepseek_r1", "qwen3", "none"]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -117,6 +121,9 @@ class TeacherSection(Section):
         "auto", description="a local teacher (no base_url): auto is vllm serve on a GPU, else swift deploy")
     model_type: str | None = Field(None, description="swift deploy's model_type, for a local folder it cannot name")
     template: str | None = Field(None, description="swift deploy's chat template, likewise")
+    reasoning_parser: ReasoningParser = Field(
+        "auto", description="vllm serve's --reasoning-parser for a local teacher; auto: by the model "
+        "(cookbook.serving: deepseek_r1 for R1 models, qwen3 for Qwen3); none: no parser")
 
 
 class StudentSection(Section):
@@ -209,11 +216,21 @@ def _has_question(value: str) -> str:
     return value
 
 
+def _local_folders(value):
+    # Checked before the union is tried: one message (eval.local: gsm8k: ...), not one per union member.
+    if isinstance(value, dict):
+        for name, folder in value.items():
+            if isinstance(folder, str) and not resolve(folder).exists():
+                raise ValueError(f"{name}: benchmark folder not found: {folder} (looked in {resolve(folder)})")
+    return value
+
+
 class EvalSection(Section):
     """One evaluation protocol for every model (cookbook.eval records it in the report)."""
 
     benchmarks: list[Benchmark] = ["gsm8k", "math_500", "aime24", "aime25", "ifeval"]
-    local: Literal["tiny-world"] | dict[Benchmark, ExistingPath] | None = Field(
+    local: Annotated[Literal["tiny-world"] | dict[Benchmark, ExistingPath] | None,
+                     BeforeValidator(_local_folders)] = Field(
         None, description="benchmark folders on disk in the hub's layout, by benchmark (the others come from the "
         "hub), or tiny-world: the tiny world's toy benchmarks; None: every benchmark from the hub")
     limit: Annotated[int | dict[Benchmark, int] | None, AfterValidator(_positive_limits)] = Field(
@@ -229,6 +246,34 @@ class EvalSection(Section):
     batch_size: int = Field(32, gt=0, description="batch size of a checkpoint, or requests in flight to a server")
     serve: Literal["checkpoint", "swift", "vllm"] = Field(
         "checkpoint", description="how local models run: in-process checkpoint, swift deploy or vllm serve")
+    reasoning_parser: ReasoningParser = Field(
+        "auto", description="vllm serve's --reasoning-parser for the students; auto: by the model (cookbook.serving: "
+        "qwen3 for Qwen3, none for a plain instruct base student, deepseek_r1 for students distilled on <think> "
+        "chains); none: no parser")
+
+
+def _toy_split(value: str) -> str:
+    if not value.startswith(TINY_WORLD_PREFIX):
+        raise ValueError(f"a split of the tiny world ({TINY_WORLD_PREFIX}gsm8k_test), "
+                         "or {benchmark: gsm8k, size: 200}")
+    return value
+
+
+class BenchmarkSlice(Section):
+    """The last ``size`` problems of a benchmark's test split (07 evaluates the first eval.limit)."""
+
+    benchmark: Literal["gsm8k"] = Field(description="read from where 07 reads it: eval.local's folder, else the hub")
+    size: int = Field(200, gt=0, description="problems, from the end of the test split")
+
+
+class ProbeSection(Section):
+    """What every training stage (notebooks 02-06) is scored on before and after (cookbook.eval.probe)."""
+
+    problems: Annotated[str, AfterValidator(_toy_split)] | BenchmarkSlice | None = Field(
+        None, description="tiny-world:<split>, or {benchmark: gsm8k, size: N}: the last N of its test split; "
+        "None: tiny-world:gsm8k_test when eval.local is tiny-world, else {benchmark: gsm8k, size: 200}")
+    max_new_tokens: int | None = Field(None, gt=0, description="new tokens per answer; default: eval.max_tokens, "
+                                       "else the profile's (the prompt is eval.prompt)")
 
 
 # ---------------------------------------------------------------- training (ms-swift)
@@ -244,6 +289,10 @@ class TrainShared(Section):
     torch_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     model_type: str | None = Field(None, description="ms-swift model_type, needed for a local folder it cannot name")
     template: str | None = Field(None, description="ms-swift chat template, likewise (qwen2_5 for the tiny world)")
+    thinking: bool | None = Field(
+        None, description="Qwen3's thinking mode (enable_thinking) for the students: ms-swift's --enable_thinking "
+        "(sft, rlhf, deploy), the chat template in evaluation and in-process sampling, and GRPO's format reward "
+        "(the completion may start inside <think>); None: each template's default")
     dataloader_workers: int | None = Field(None, ge=0, description="0 on small CPUs; None: ms-swift's default")
     swanlab: Literal["cloud", "local", "offline", "disabled"] = Field(
         "disabled", description="cloud needs SWANLAB_API_KEY in the environment; offline writes swanlog/ to sync later")
@@ -415,6 +464,7 @@ class Recipe(BaseModel):
     student: StudentSection = StudentSection()
     data: DataSection = DataSection()
     eval: EvalSection = EvalSection()
+    probe: ProbeSection = ProbeSection()
     train: TrainShared = TrainShared()
     sft: SFTSection = SFTSection()
     preference: PreferenceSection = PreferenceSection()

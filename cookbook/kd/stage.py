@@ -41,22 +41,23 @@ def kd_file(session: Session) -> Path:
 
 
 def probe_file(session: Session, problems, max_new_tokens: int | None = None) -> Path:
-    """The teacher's greedy chains for ``problems`` (the toy test split): the KL is measured on them.
+    """The teacher's greedy chains for ``problems`` (the recipe's probe, cookbook.eval.probe): the KL
+    is measured on them. The probe's prompt and max_new_tokens, unless ``max_new_tokens`` is given.
 
     No model of the run trained on these chains, so the KL there says how close the student
     is to the teacher, not how well it remembers its training rows.
     """
-    from cookbook.eval.quick import generate
+    from cookbook.eval.quick import Probe, chat, generate_from
     from cookbook.io import write_jsonl
-    from cookbook.toy.prompts import chat_messages
-    from cookbook.train.export import load
 
     path = session.run.stage_dir("kd") / "data" / f"probe-{len(problems)}.jsonl"
     if path.exists():
         return path
-    model, tokenizer = load(teacher_model(session))
-    conversations = [chat_messages(p.question) for p in problems]
-    replies = generate(model, tokenizer, conversations, max_new_tokens or session.recipe.profile_info.max_new_tokens)
+    prompt = problems.prompt if isinstance(problems, Probe) else session.recipe.eval.prompt
+    tokens = max_new_tokens or (problems.max_new_tokens if isinstance(problems, Probe)
+                                else session.recipe.profile_info.max_new_tokens)
+    conversations = [chat(p.question, prompt) for p in problems]
+    replies = generate_from(teacher_model(session), conversations, tokens)
     return write_jsonl(path, [{"messages": c + [{"role": "assistant", "content": r.strip()}]}
                               for c, r in zip(conversations, replies, strict=True) if r.strip()])
 

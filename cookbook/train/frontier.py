@@ -20,8 +20,7 @@ from pathlib import Path
 from cookbook.data import formats
 from cookbook.data.answers import is_correct
 from cookbook.eval.results import mean_and_stderr
-from cookbook.train.export import load
-from cookbook.train.measure import sample_answers
+from cookbook.train.measure import sample_from
 
 
 @dataclass(frozen=True)
@@ -39,10 +38,11 @@ class PassAtOne:
 
 def right_counts(model_dir: str | Path, rows: Sequence[dict], samples: int, temperature: float,
                  max_new_tokens: int, seed: int) -> list[int]:
-    """How many of ``samples`` sampled answers to each GRPO row (messages, solution) are right."""
-    model, tokenizer = load(model_dir)
-    answers = sample_answers(model, tokenizer, [r["messages"] for r in rows], samples, temperature,
-                             max_new_tokens, seed)
+    """How many of ``samples`` sampled answers to each GRPO row (messages, solution) are right.
+
+    The rows carry their prompt (02's grpo file: the evaluation's user line); ``max_new_tokens`` is
+    GRPO's ``max_completion_length``. bfloat16 on a GPU, vLLM where installed (cookbook.eval.quick)."""
+    answers = sample_from(model_dir, [r["messages"] for r in rows], samples, temperature, max_new_tokens, seed)
     return [sum(is_correct(text, row["solution"]) for text, _ in group) for row, group in zip(rows, answers)]
 
 

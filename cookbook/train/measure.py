@@ -1,7 +1,7 @@
 """What the preference and RL stages optimise, measured the same way before and after.
 
-* :func:`quick_accuracy`: accuracy on toy problems with cookbook.eval.quick.score, the one
-  scoring function of every training stage; :func:`changed_answers` counts the problems a
+* :func:`quick_accuracy`: accuracy on the recipe's probe (cookbook.eval.probe) with
+  cookbook.eval.quick, the one scoring function of every training stage; :func:`changed_answers` counts the problems a
   stage broke and fixed, so that a drop can be told from noise (McNemar's test).
 * :func:`preference_margin`: mean over pairs of log p(chosen) - log p(rejected), summed over
   the reply's tokens, under one model. DPO and CogPO should raise it on pairs they never
@@ -24,12 +24,15 @@ from cookbook.train import rewards as R
 from cookbook.train.export import conversation_ids, load
 
 
-def quick_accuracy(model_dir: str | Path, problems, max_new_tokens: int = 320):
-    """cookbook.eval.quick.score of a model folder (returns the Score: accuracy, responses...)."""
-    from cookbook.eval.quick import score
+def quick_accuracy(model_dir: str | Path, problems, max_new_tokens: int | None = None, prompt: str | None = None):
+    """Greedy accuracy of a model folder on ``problems`` (returns the Score: accuracy, responses...).
 
-    model, tokenizer = load(model_dir)
-    return score(model, tokenizer, problems, max_new_tokens=max_new_tokens)
+    ``problems``: the probe (cookbook.eval.probe: its prompt and max_new_tokens come with it), or
+    plain problems (the evaluation's prompt, 320 tokens). bfloat16 on a GPU, vLLM where installed.
+    """
+    from cookbook.eval.quick import score_dir
+
+    return score_dir(model_dir, problems, max_new_tokens=max_new_tokens, prompt=prompt)
 
 
 def changed_answers(before, after) -> dict[str, int]:
@@ -148,6 +151,18 @@ def sample_answers(model, tokenizer, conversations: Sequence[list[dict]], sample
     return [out[j * samples : (j + 1) * samples] for j in range(len(conversations))]
 
 
+def sample_from(model_dir: str | Path, conversations: Sequence[list[dict]], samples: int, temperature: float,
+                max_new_tokens: int, seed: int) -> list[list[tuple[str, int]]]:
+    """:func:`sample_answers` of a model folder: vLLM's offline engine with a GPU and vLLM, else
+    transformers (bfloat16 on a GPU; on the CPU as before)."""
+    from cookbook.eval.quick import generate_vllm, load_model, vllm_available
+
+    if vllm_available():
+        return generate_vllm(model_dir, conversations, max_new_tokens, temperature, samples, seed)
+    model, tokenizer = load_model(model_dir)
+    return sample_answers(model, tokenizer, conversations, samples, temperature, max_new_tokens, seed)
+
+
 def reward_table(texts: Sequence[str], lengths: Sequence[int], solutions: Sequence, names: Sequence[str],
                  overlong: tuple[int, int] | None = None, thinking: bool = False) -> dict[str, list[float]]:
     """Each named reward for each answer, computed by the functions GRPO trained with
@@ -169,13 +184,17 @@ def reward_table(texts: Sequence[str], lengths: Sequence[int], solutions: Sequen
 
 def mean_reward(model_dir: str | Path, problems, names: Sequence[str] = ("accuracy", "format"),
                 weights: Sequence[float] | None = None, samples: int = 4, temperature: float = 1.0,
-                max_new_tokens: int = 320, overlong: tuple[int, int] | None = None, seed: int = 0) -> dict:
-    """Mean total reward (weighted as in training) of sampled answers, and each reward's mean."""
-    from cookbook.toy.prompts import chat_messages
+                max_new_tokens: int | None = None, overlong: tuple[int, int] | None = None, seed: int = 0,
+                prompt: str | None = None) -> dict:
+    """Mean total reward (weighted as in training) of sampled answers, and each reward's mean.
 
-    model, tokenizer = load(model_dir)
-    answers = sample_answers(model, tokenizer, [chat_messages(p.question) for p in problems], samples,
-                             temperature, max_new_tokens, seed)
+    ``problems``: the probe (its prompt and max_new_tokens unless given) or plain problems
+    (the evaluation's prompt, 320 tokens)."""
+    from cookbook.eval.quick import _settings, chat
+
+    prompt, max_new_tokens = _settings(problems, prompt, max_new_tokens)
+    answers = sample_from(model_dir, [chat(p.question, prompt) for p in problems], samples, temperature,
+                          max_new_tokens, seed)
     texts = [t for group in answers for t, _ in group]
     lengths = [n for group in answers for _, n in group]
     solutions = [p.answer for p in problems for _ in range(samples)]
