@@ -43,12 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     write_standins(run_dir / "standins", world)
     splits = ["gsm8k_train", "gsm8k_test", "math_500", "aime24", "aime25"]
     teacher = R1LookAlike([p for s in splits for p in world.problems(s)]).start()
-    recipe_file, _ = rehearsal_recipe(args.recipe, run_dir / "recipe.yaml",
-                                      {"lookalike": teacher.base_url.removesuffix("/v1"),
-                                       "standins": str(run_dir / "standins")})
+    places = {"lookalike": teacher.base_url.removesuffix("/v1"), "standins": str(run_dir / "standins")}
+    if "{qwen3}" in overlay_path(args.recipe).read_text(encoding="utf-8"):
+        from cookbook.rehearsal.qwen3 import qwen3_standin
+
+        places["qwen3"] = str(qwen3_standin(world))
+    recipe_file, _ = rehearsal_recipe(args.recipe, run_dir / "recipe.yaml", places)
     recipe = load_recipe(recipe_file)  # fails here, naming the key, if the overlay broke the recipe
-    if recipe.teacher.api_key_env:
-        os.environ[recipe.teacher.api_key_env] = "rehearsal-key-for-the-look-alike"  # never a real key
+    if recipe.teacher.api_key_env:  # the look-alike wants a key; a real one set here never leaves the machine
+        os.environ.setdefault(recipe.teacher.api_key_env, "rehearsal-key-for-the-look-alike")
     chosen = [p for p in notebook_paths() if not args.only or p.stem in args.only]
     t_all, times = time.time(), {}
     try:
