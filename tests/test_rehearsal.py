@@ -47,11 +47,11 @@ def test_every_notebook_ran_and_every_stage_recorded_its_outputs(rehearsal):
 def test_the_recipe_is_the_recipes_own_except_the_declared_swaps(rehearsal):
     import yaml
 
-    from cookbook.rehearsal.overlay import merge, overlay_path
+    from cookbook.rehearsal.overlay import Replace, load_overlay, merge, overlay_path
 
     name, run_dir, _, _ = rehearsal
     own = yaml.safe_load((ROOT / "recipes" / f"{name}.yaml").read_text())
-    swaps = yaml.safe_load(overlay_path(f"{name}.yaml").read_text())
+    swaps = load_overlay(overlay_path(f"{name}.yaml"))
     ran = yaml.safe_load((run_dir / "recipe.yaml").read_text())
     assert ran["profile"] == own["profile"] and ran["teacher"]["model"] == own["teacher"]["model"]
 
@@ -60,12 +60,22 @@ def test_the_recipe_is_the_recipes_own_except_the_declared_swaps(rehearsal):
             return
         for key in set(a) | set(b):
             if key in over:
-                untouched(a.get(key), b.get(key), over[key]) if isinstance(over[key], dict) else None
+                if isinstance(over[key], dict) and not isinstance(over[key], Replace):
+                    untouched(a.get(key), b.get(key), over[key])
             else:
                 assert a.get(key) == b.get(key), f"{key} differs from the recipe's own without a declared swap"
 
     untouched(own, ran, swaps)
     assert merge(own, swaps).keys() == ran.keys()
+
+
+def test_an_overlay_merges_mappings_replaces_values_and_replaces_a_tagged_mapping(tmp_path):
+    from cookbook.rehearsal.overlay import load_overlay, merge
+
+    over = tmp_path / "o.yaml"
+    over.write_text("a: {b: 2}\nc: null\nd: !replace {x: 1}\n")
+    merged = merge({"a": {"b": 1, "k": 0}, "c": 5, "d": {"y": 2}, "e": 3}, load_overlay(over))
+    assert merged == {"a": {"b": 2, "k": 0}, "c": None, "d": {"x": 1}, "e": 3}
 
 
 def test_the_report_holds_every_model_on_every_benchmark(rehearsal):
