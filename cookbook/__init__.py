@@ -2,6 +2,10 @@
 
 The package, from the notebooks down (an arrow: "may import"):
 
+    rehearsal  `make rehearse`: a GPU recipe's notebooks on this CPU, under a declared overlay
+               (the R1 API look-alike, hub dataset stand-ins, the Qwen3 stand-in)
+        |
+        v
     notebooks/NN_*.ipynb  (and cookbook.notebooks, the papermill runner of `make demo`)
         |
         v
@@ -18,8 +22,9 @@ The package, from the notebooks down (an arrow: "may import"):
     toy     the tiny world: problems, tokenizer, toy models, benchmark folders
         |
         v
-    session  recipe  run  jobs  procs  hub  io  paths  plots  environment
-             (the first and last cell; the validated recipe and every default; the run directory
+    session  recipe  serving  run  jobs  procs  hub  io  paths  plots  environment
+             (the first and last cell; the validated recipe and every default; each model's
+             reasoning parser, template and thinking mode; the run directory
              and its manifest; the one runner of training jobs; child processes; model resolution
              and offline mode; atomic writes and hashes; where things live)
 

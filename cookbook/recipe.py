@@ -246,6 +246,8 @@ class EvalSection(Section):
     batch_size: int = Field(32, gt=0, description="batch size of a checkpoint, or requests in flight to a server")
     serve: Literal["checkpoint", "swift", "vllm"] = Field(
         "checkpoint", description="how local models run: in-process checkpoint, swift deploy or vllm serve")
+    servers: int = Field(1, gt=0, description="served models evaluated side by side (1 on a GPU: each server "
+                         "takes the GPU's memory)")
     reasoning_parser: ReasoningParser = Field(
         "auto", description="vllm serve's --reasoning-parser for the students; auto: by the model (cookbook.serving: "
         "qwen3 for Qwen3, none for a plain instruct base student, deepseek_r1 for students distilled on <think> "

@@ -97,3 +97,12 @@ def test_the_look_alike_teacher_was_asked_rate_limited_and_nothing_left_the_mach
     assert log.read_text() == "", f"network guard: {log.read_text()[:2000]}"
     shown = "".join(p.read_text(errors="replace") for p in (run_dir / "notebooks").glob("*.ipynb"))
     assert API_KEY_CANARY not in shown
+
+
+def test_the_benchmarks_went_through_evalscopes_hub_path_from_the_runs_own_cache(rehearsal):
+    _, run_dir, _, _ = rehearsal
+    tasks = [j["task"] for f in (run_dir / "eval").glob("jobs*.json") for j in json.loads(f.read_text())["jobs"]]
+    assert tasks
+    for t in tasks:  # no local_path: the dataset cache `make download` leaves, read offline
+        assert t["dataset_hub"] == "modelscope" and t["dataset_dir"] == str(run_dir / "evalscope-cache"), t
+        assert "local_path" not in json.dumps(t.get("dataset_args", {}))

@@ -240,5 +240,8 @@ def protocol_from_recipe(recipe: Recipe, world=None) -> Protocol:
 
 
 def evalscope_dataset_dir():
-    """evalscope's dataset cache for hub benchmarks: <cache>/evalscope (filled by `make download`)."""
-    return cache_dir() / "evalscope"
+    """evalscope's dataset cache for hub benchmarks: <cache>/evalscope (filled by `make download`),
+    or $DISTILL_EVALSCOPE_DIR: a rehearsal's own, so that its stand-in rows never reach the cache a
+    real evaluation reads."""
+    private = os.environ.get("DISTILL_EVALSCOPE_DIR")
+    return Path(private) if private else cache_dir() / "evalscope"

@@ -138,8 +138,11 @@ def task_config(job: Job, protocol: Protocol, api_url: str | None = None) -> dic
 
 
 def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str | Path,
-             log: Callable[[str], None] = print) -> list[Job]:
-    """Evaluate every candidate on every benchmark of the protocol; returns all jobs (done now or before)."""
+             log: Callable[[str], None] = print, servers: int = 1) -> list[Job]:
+    """Evaluate every candidate on every benchmark of the protocol; returns all jobs (done now or before).
+
+    ``servers``: served candidates evaluated side by side (the recipe's eval.servers; not part of
+    the protocol, since it changes no answer)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = [Job(c, b, run_dir_for(out_dir, c, b)) for c in candidates for b in protocol.names]
@@ -154,11 +157,22 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
     served = [j for j in todo if j not in direct]
     if direct:
         _run_worker(direct, protocol, out_dir, log)
-    for cand in dict.fromkeys(j.candidate for j in served):  # one server at a time
+    def serve_and_score(cand: Candidate) -> None:
         with ExitStack() as stack:
             server = stack.enter_context(_server_for(cand, protocol, out_dir))
             mine = [j for j in served if j.candidate == cand]
-            _run_worker(mine, protocol, out_dir, log, api_url=server.base_url)
+            _run_worker(mine, protocol, out_dir, log, api_url=server.base_url, name=cand.name)
+
+    candidates_served = list(dict.fromkeys(j.candidate for j in served))
+    if servers == 1:  # one server at a time: on a GPU each takes the GPU's memory
+        for cand in candidates_served:
+            serve_and_score(cand)
+    else:  # side by side: while one server starts (imports, loading), another answers
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=servers) as pool:
+            for done in [pool.submit(serve_and_score, c) for c in candidates_served]:
+                done.result()
     return jobs
 
 
@@ -187,13 +201,13 @@ def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path):
 
 
 def _run_worker(jobs: list[Job], protocol: Protocol, out_dir: Path, log: Callable[[str], None],
-                api_url: str | None = None) -> None:
-    spec = out_dir / "jobs.json"
+                api_url: str | None = None, name: str | None = None) -> None:
+    spec = out_dir / (f"jobs-{name}.json" if name else "jobs.json")  # one file per worker running at once
     data = {b: protocol.plan(b).data_sha256() for b in dict.fromkeys(j.benchmark for j in jobs)}
     atomic_write_json(spec, {"jobs": [{"task": task_config(job, protocol, api_url), "benchmark": job.benchmark,
                                        "model": job.candidate.name, "api_key_env": job.candidate.api_key_env,
                                        "data_sha256": data[job.benchmark]} for job in jobs]})
-    log_file = out_dir / "worker.log"
+    log_file = out_dir / (f"worker-{name}.log" if name else "worker.log")
     proc = procs.start([sys.executable, "-m", "cookbook.eval.runner", str(spec)], log_path=log_file,
                        stdout=subprocess.PIPE)
     try:

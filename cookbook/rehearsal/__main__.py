@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from cookbook.recipe import load_recipe
     from cookbook.rehearsal.lookalike import R1LookAlike
     from cookbook.rehearsal.overlay import overlay_path, rehearsal_recipe
-    from cookbook.rehearsal.standins import write_standins
+    from cookbook.rehearsal.standins import write_benchmark_cache, write_standins
     from cookbook.toy.world import load_world
 
     if not overlay_path(args.recipe).exists():
@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         places["qwen3"] = str(qwen3_standin(world))
     recipe_file, _ = rehearsal_recipe(args.recipe, run_dir / "recipe.yaml", places)
     recipe = load_recipe(recipe_file)  # fails here, naming the key, if the overlay broke the recipe
+    # The hub benchmarks: evalscope's dataset cache, pre-filled with the tiny world's rows in the
+    # layout `make download` leaves, private to this run (never the cache a real evaluation reads).
+    os.environ["DISTILL_EVALSCOPE_DIR"] = str(run_dir / "evalscope-cache")
+    local = recipe.eval.local if isinstance(recipe.eval.local, dict) else {}
+    write_benchmark_cache(run_dir / "evalscope-cache", world, [b for b in recipe.eval.benchmarks if b not in local])
     if recipe.teacher.api_key_env:  # the look-alike wants a key; a real one set here never leaves the machine
         os.environ.setdefault(recipe.teacher.api_key_env, "rehearsal-key-for-the-look-alike")
     chosen = [p for p in notebook_paths() if not args.only or p.stem in args.only]

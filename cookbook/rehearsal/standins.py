@@ -30,6 +30,26 @@ def write_parquet_split(folder: Path, split: str, rows: list[dict]) -> Path:
     return path
 
 
+def write_benchmark_cache(dataset_dir: str | Path, world, benchmarks) -> list[str]:
+    """The tiny world's benchmark folders (in the hub's file layout) written as evalscope's dataset
+    cache of the hub benchmarks, as `make download` leaves it: evalscope then takes its hub path,
+    offline. Each ``<subset>/<split>.jsonl`` (or ``<split>.jsonl``) becomes that split."""
+    from cookbook.io import read_jsonl
+    from cookbook.rehearsal.evalscope_cache import write_evalscope_cache
+
+    done = []
+    for name in benchmarks:
+        if (Path(dataset_dir) / f".{name}.written").exists():
+            continue
+        folder = world.benchmark_dir(name)
+        splits = {((f.parent.name, f.stem) if f.parent != folder else f.stem): read_jsonl(f)
+                  for f in sorted(folder.rglob("*.jsonl"))}
+        write_evalscope_cache(dataset_dir, name, splits)
+        (Path(dataset_dir) / f".{name}.written").touch()
+        done.append(name)
+    return done
+
+
 def write_standins(root: str | Path, world) -> dict[str, Path]:
     """Every hub dataset a recipe may name as its questions, by hub id -> folder."""
     root = Path(root)
