@@ -137,7 +137,7 @@ def test_scoring_asks_with_the_probes_prompt_and_tokens(tmp_path, monkeypatch):
     from cookbook.eval import quick
 
     asked = []
-    monkeypatch.setattr(quick, "generate", lambda m, t, conversations, tokens, batch: asked.append(
+    monkeypatch.setattr(quick, "generate", lambda m, t, conversations, tokens, batch, kwargs=None: asked.append(
         (conversations, tokens)) or ["\\boxed{%d}" % p.answer for p in TOY])
     quick.score(None, None, TOY)
     assert asked[-1] == ([chat_messages(p.question) for p in TOY], 320)
@@ -162,3 +162,24 @@ def test_the_tiny_worlds_probe_and_its_gsm8k_folder_agree(world, tmp_path):
     sliced = P.probe(load_recipe(write(tmp_path, TINY + "  limit: 50\nprobe:\n  problems: {benchmark: gsm8k, size: 150}\n")),
                      world=world)
     assert [(p.question, p.answer) for p in sliced] == [(p.question, str(p.answer)) for p in toy[-150:]]
+
+
+def test_the_probe_carries_the_recipes_thinking_mode_into_in_process_generation(tmp_path, monkeypatch):
+    """Qwen3's thinking mode (train.thinking) reaches the chat template of every stage's scorer;
+    unset, nothing is passed (the tiny profile renders as before)."""
+    from cookbook.eval import quick
+
+    plain = P.probe(load_recipe(write(tmp_path, TINY)), world=StubWorld(TOY))
+    thinking = P.probe(load_recipe(write(tmp_path, TINY + "train:\n  thinking: false\n", "t.yaml")), world=StubWorld(TOY))
+    assert plain.template_kwargs == {} and thinking.template_kwargs == {"enable_thinking": False}
+    assert thinking[:2].template_kwargs == {"enable_thinking": False}  # a slice keeps it
+    seen = []
+
+    def fake_generate(model, tokenizer, conversations, max_new_tokens, batch_size, chat_template_kwargs=None):
+        seen.append(chat_template_kwargs)
+        return ["\\boxed{0}"] * len(conversations)
+
+    monkeypatch.setattr(quick, "generate", fake_generate)
+    quick.score(None, None, plain[:2])
+    quick.score(None, None, thinking[:2])
+    assert seen == [{}, {"enable_thinking": False}]

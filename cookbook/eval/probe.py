@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -50,6 +50,7 @@ class Probe(Sequence):
     problems: tuple
     prompt: str
     max_new_tokens: int
+    template_kwargs: dict = field(default_factory=dict)  # the chat template's, e.g. Qwen3's enable_thinking
 
     def __len__(self) -> int:
         return len(self.problems)
@@ -93,7 +94,7 @@ def probe(recipe: Recipe, world=None) -> Probe:
 
             world = load_world()
         name = "toy GSM8K test" if split == "gsm8k_test" else f"toy {split}"
-        return Probe(name, tuple(world.problems(split)), recipe.eval.prompt, tokens)
+        return Probe(name, tuple(world.problems(split)), recipe.eval.prompt, tokens, _template_kwargs(recipe))
     benchmark, size = problems.benchmark, problems.size
     rows = benchmark_split(recipe, benchmark, world)
     if len(rows) < size:
@@ -103,7 +104,13 @@ def probe(recipe: Recipe, world=None) -> Probe:
     from cookbook.eval.protocol import PRETTY
 
     return Probe(f"{PRETTY.get(benchmark, benchmark)} {SPLIT}, last {size}", tuple(rows[-size:]),
-                 recipe.eval.prompt, tokens)
+                 recipe.eval.prompt, tokens, _template_kwargs(recipe))
+
+
+def _template_kwargs(recipe: Recipe) -> dict:
+    from cookbook.serving import chat_template_kwargs
+
+    return chat_template_kwargs(recipe.train.thinking)
 
 
 def probe_problems(recipe: Recipe, world=None) -> Probe:

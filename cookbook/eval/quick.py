@@ -54,7 +54,8 @@ def vllm_available() -> bool:
 
 
 def generate_vllm(model_dir: str | Path, conversations: Sequence[list[dict]], max_new_tokens: int,
-                  temperature: float = 0.0, samples: int = 1, seed: int = 0) -> list[list[tuple[str, int]]]:
+                  temperature: float = 0.0, samples: int = 1, seed: int = 0,
+                  chat_template_kwargs: dict | None = None) -> list[list[tuple[str, int]]]:
     """``samples`` completions per conversation with vLLM's offline ``LLM.chat``, as (text, tokens).
 
     Untested by this project: its machines have no GPU and no vLLM (the CPU path is transformers).
@@ -63,7 +64,7 @@ def generate_vllm(model_dir: str | Path, conversations: Sequence[list[dict]], ma
 
     llm = LLM(model=str(model_dir), dtype="bfloat16", seed=seed)
     params = SamplingParams(n=samples, temperature=temperature, top_p=1.0, max_tokens=max_new_tokens, seed=seed)
-    outputs = llm.chat(list(conversations), params, use_tqdm=False)
+    outputs = llm.chat(list(conversations), params, use_tqdm=False, chat_template_kwargs=chat_template_kwargs or None)
     del llm
     torch.cuda.empty_cache()
     return [[(c.text, len(c.token_ids)) for c in o.outputs] for o in outputs]
@@ -89,12 +90,14 @@ def generate(model, tokenizer, conversations: Sequence[list[dict]], max_new_toke
 
 
 def generate_from(model_dir: str | Path, conversations: Sequence[list[dict]],
-                  max_new_tokens: int = TOY_MAX_NEW_TOKENS, batch_size: int = 64) -> list[str]:
+                  max_new_tokens: int = TOY_MAX_NEW_TOKENS, batch_size: int = 64,
+                  chat_template_kwargs: dict | None = None) -> list[str]:
     """Greedy completions from a model folder: vLLM with a GPU and vLLM, else :func:`generate`."""
     if vllm_available():
-        return [group[0][0] for group in generate_vllm(model_dir, conversations, max_new_tokens)]
+        return [group[0][0] for group in generate_vllm(model_dir, conversations, max_new_tokens,
+                                                       chat_template_kwargs=chat_template_kwargs)]
     model, tokenizer = load_model(model_dir)
-    return generate(model, tokenizer, conversations, max_new_tokens, batch_size)
+    return generate(model, tokenizer, conversations, max_new_tokens, batch_size, chat_template_kwargs)
 
 
 def _settings(problems, prompt: str | None, max_new_tokens: int | None) -> tuple[str, int]:
@@ -102,6 +105,11 @@ def _settings(problems, prompt: str | None, max_new_tokens: int | None) -> tuple
     if isinstance(problems, Probe):
         return prompt or problems.prompt, max_new_tokens or problems.max_new_tokens
     return prompt or EVAL_PROMPT, max_new_tokens or TOY_MAX_NEW_TOKENS
+
+
+def template_kwargs(problems) -> dict:
+    """The chat template's keyword arguments a Probe brings (the recipe's thinking mode); none otherwise."""
+    return problems.template_kwargs if isinstance(problems, Probe) else {}
 
 
 def _score(responses: list[str], problems) -> Score:
@@ -114,7 +122,8 @@ def score(model, tokenizer, problems, max_new_tokens: int | None = None, batch_s
     """Accuracy of greedy answers to problems (anything with .question and .answer; a Probe brings
     its prompt and max_new_tokens, plain problems get the evaluation's prompt and 320 tokens)."""
     prompt, max_new_tokens = _settings(problems, prompt, max_new_tokens)
-    responses = generate(model, tokenizer, [chat(p.question, prompt) for p in problems], max_new_tokens, batch_size)
+    responses = generate(model, tokenizer, [chat(p.question, prompt) for p in problems], max_new_tokens, batch_size,
+                         template_kwargs(problems))
     return _score(responses, problems)
 
 
@@ -122,5 +131,6 @@ def score_dir(model_dir: str | Path, problems, max_new_tokens: int | None = None
               prompt: str | None = None) -> Score:
     """:func:`score` of a model folder, through vLLM where a GPU and vLLM exist."""
     prompt, max_new_tokens = _settings(problems, prompt, max_new_tokens)
-    responses = generate_from(model_dir, [chat(p.question, prompt) for p in problems], max_new_tokens, batch_size)
+    responses = generate_from(model_dir, [chat(p.question, prompt) for p in problems], max_new_tokens, batch_size,
+                              template_kwargs(problems))
     return _score(responses, problems)

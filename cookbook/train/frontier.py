@@ -37,12 +37,13 @@ class PassAtOne:
 
 
 def right_counts(model_dir: str | Path, rows: Sequence[dict], samples: int, temperature: float,
-                 max_new_tokens: int, seed: int) -> list[int]:
+                 max_new_tokens: int, seed: int, chat_template_kwargs: dict | None = None) -> list[int]:
     """How many of ``samples`` sampled answers to each GRPO row (messages, solution) are right.
 
     The rows carry their prompt (02's grpo file: the evaluation's user line); ``max_new_tokens`` is
     GRPO's ``max_completion_length``. bfloat16 on a GPU, vLLM where installed (cookbook.eval.quick)."""
-    answers = sample_from(model_dir, [r["messages"] for r in rows], samples, temperature, max_new_tokens, seed)
+    answers = sample_from(model_dir, [r["messages"] for r in rows], samples, temperature, max_new_tokens, seed,
+                          chat_template_kwargs)
     return [sum(is_correct(text, row["solution"]) for text, _ in group) for row, group in zip(rows, answers)]
 
 

@@ -152,15 +152,17 @@ def sample_answers(model, tokenizer, conversations: Sequence[list[dict]], sample
 
 
 def sample_from(model_dir: str | Path, conversations: Sequence[list[dict]], samples: int, temperature: float,
-                max_new_tokens: int, seed: int) -> list[list[tuple[str, int]]]:
+                max_new_tokens: int, seed: int,
+                chat_template_kwargs: dict | None = None) -> list[list[tuple[str, int]]]:
     """:func:`sample_answers` of a model folder: vLLM's offline engine with a GPU and vLLM, else
     transformers (bfloat16 on a GPU; on the CPU as before)."""
     from cookbook.eval.quick import generate_vllm, load_model, vllm_available
 
     if vllm_available():
-        return generate_vllm(model_dir, conversations, max_new_tokens, temperature, samples, seed)
+        return generate_vllm(model_dir, conversations, max_new_tokens, temperature, samples, seed, chat_template_kwargs)
     model, tokenizer = load_model(model_dir)
-    return sample_answers(model, tokenizer, conversations, samples, temperature, max_new_tokens, seed)
+    return sample_answers(model, tokenizer, conversations, samples, temperature, max_new_tokens, seed,
+                          chat_template_kwargs=chat_template_kwargs)
 
 
 def reward_table(texts: Sequence[str], lengths: Sequence[int], solutions: Sequence, names: Sequence[str],
@@ -190,15 +192,16 @@ def mean_reward(model_dir: str | Path, problems, names: Sequence[str] = ("accura
 
     ``problems``: the probe (its prompt and max_new_tokens unless given) or plain problems
     (the evaluation's prompt, 320 tokens)."""
-    from cookbook.eval.quick import _settings, chat
+    from cookbook.eval.quick import _settings, chat, template_kwargs
 
     prompt, max_new_tokens = _settings(problems, prompt, max_new_tokens)
+    kwargs = template_kwargs(problems)  # the recipe's thinking mode: the template and the format reward follow it
     answers = sample_from(model_dir, [chat(p.question, prompt) for p in problems], samples, temperature,
-                          max_new_tokens, seed)
+                          max_new_tokens, seed, kwargs)
     texts = [t for group in answers for t, _ in group]
     lengths = [n for group in answers for _, n in group]
     solutions = [p.answer for p in problems for _ in range(samples)]
-    table = reward_table(texts, lengths, solutions, names, overlong)
+    table = reward_table(texts, lengths, solutions, names, overlong, thinking=bool(kwargs.get("enable_thinking")))
     weights = list(weights) if weights is not None else [1.0] * len(names)
     total = [sum(w * table[n][i] for n, w in zip(names, weights)) for i in range(len(texts))]
     return {"mean_reward": sum(total) / len(total)} | {n: sum(v) / len(v) for n, v in table.items()}

@@ -107,7 +107,10 @@ def grpo_prompts(session: Session, model: Path):
         raise ValueError(f"{session.recipe.source}: grpo.run is not set")
     f, run = section.frontier, section.run
     rows = read_jsonl(session.run.input("data", "grpo"))[: f.questions]
-    counts = right_counts(model, rows, f.samples, run.temperature, run.max_completion_length, session.recipe.seed)
+    from cookbook.serving import chat_template_kwargs
+
+    counts = right_counts(model, rows, f.samples, run.temperature, run.max_completion_length, session.recipe.seed,
+                          chat_template_kwargs(session.recipe.train.thinking))
     return split_frontier(rows, counts, tuple(f.keep), f.heldout, session.run.stage_dir("grpo"), f.samples)
 
 
