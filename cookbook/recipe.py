@@ -225,6 +225,16 @@ def _local_folders(value):
     return value
 
 
+class Published(Section):
+    """A published result the run repeats: the report puts the measured gain beside it."""
+
+    benchmark: Benchmark = "gsm8k"
+    model: str = Field(description="the candidate that repeats it, e.g. sft-lora (07's model names)")
+    against: str = Field("student-base", description="the candidate the published gain is over")
+    gain: Float = Field(description="the published gain, in points")
+    source: str = Field(description="where it was published")
+
+
 class EvalSection(Section):
     """One evaluation protocol for every model (cookbook.eval records it in the report)."""
 
@@ -246,6 +256,7 @@ class EvalSection(Section):
     batch_size: int = Field(32, gt=0, description="batch size of a checkpoint, or requests in flight to a server")
     serve: Literal["checkpoint", "swift", "vllm"] = Field(
         "checkpoint", description="how local models run: in-process checkpoint, swift deploy or vllm serve")
+    published: Published | None = Field(None, description="a published gain to compare with (the report)")
     servers: int = Field(1, gt=0, description="served models evaluated side by side (1 on a GPU: each server "
                          "takes the GPU's memory)")
     reasoning_parser: ReasoningParser = Field(

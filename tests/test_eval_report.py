@@ -369,3 +369,20 @@ def test_two_stages_with_the_same_label_are_told_apart(tmp_path):
     manifest = {"stages": {"sft": {"outputs": {"model-x": {"path": "a", "sha256": "1"}}},
                            "kd": {"outputs": {"model-x": {"path": "b", "sha256": "2"}}}}}
     assert sorted(c.name for c in distilled_students(manifest, tmp_path)) == ["kd-x", "sft-x"]
+
+
+def test_the_report_sets_the_measured_gain_beside_the_published_one(tmp_path, monkeypatch):
+    """recipes/tutorial.yaml repeats a published result (+12 points on GSM8K): the report shows both."""
+    import cookbook.eval.report as report
+    from cookbook.recipe import Published
+
+    monkeypatch.setattr(report, "combined_evalscope_report", lambda results, folder: None)
+    results = with_problems(with_problems(results_fixture(tmp_path / "eval"), "student-base", 2), "sft-full", 20)
+    published = Published(benchmark="gsm8k", model="sft-full", gain=12.0, source="a tutorial")
+    table = report.published_table(results, published)
+    assert table.iloc[0]["published"] == "+12.0" and table.iloc[0]["measured here"].startswith("+18.0 ± ")
+    md = write_report(tmp_path / "report", results, CANDIDATES, protocol_fixture(),
+                      published=published)["report_md"].read_text()
+    assert "## Against the published result" in md and "+12.0" in md
+    missing = report.published_table(results, Published(model="sft-lora", gain=12.0, source="x"))
+    assert missing.iloc[0]["measured here"].startswith("not measured")

@@ -93,6 +93,19 @@ def versus_table(results: Sequence[BenchmarkResult], candidates: Sequence[Candid
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def published_table(results: Sequence[BenchmarkResult], published) -> pd.DataFrame:
+    """The published gain (eval.published) beside the one measured here, paired on the same problems."""
+    idx = _index(results)
+    a, b = idx.get((published.model, published.benchmark)), idx.get((published.against, published.benchmark))
+    measured = paired(a, b) if a is not None and b is not None else None
+    shown = "not measured (a model is missing)" if measured is None else \
+        f"{100 * measured.diff:+.1f} ± {100 * measured.stderr:.1f}"
+    return pd.DataFrame({"published": [f"{published.gain:+.1f}"], "measured here": [shown],
+                         "source": [published.source]},
+                        index=[f"{PRETTY.get(published.benchmark, published.benchmark)}: "
+                               f"{published.model} - {published.against}"])
+
+
 def headline(results: Sequence[BenchmarkResult], candidates: Sequence[Candidate], benchmark: str = "gsm8k") -> dict:
     """Teacher, base and the best distilled student on one benchmark, the gain over the base, and
     whether the best is beyond noise of the SFT student (paired on the same problems)."""
@@ -265,8 +278,10 @@ def _inline_html(text: str) -> str:
 
 def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candidates: Sequence[Candidate],
                  protocol: Protocol, title: str = "Distillation report", run_name: str = "",
-                 server_check: dict | None = None) -> dict[str, Path]:
+                 server_check: dict | None = None, published=None) -> dict[str, Path]:
     """Write report.md, report.html, results.json and the charts into ``folder``; returns their paths.
+
+    ``published``: the recipe's eval.published, a published gain the report sets beside the measured one.
 
     ``server_check``: what :func:`cookbook.eval.stage.server_check` measured, shown under the protocol.
     """
@@ -291,6 +306,11 @@ def write_report(folder: str | Path, results: Sequence[BenchmarkResult], candida
         ("table", table),
         ("img", scores_png.name, "accuracy by benchmark"),
     ]
+    if published is not None:
+        blocks += [("h2", "Against the published result (points)"),
+                   ("p", "The gain this run repeats, as published and as measured here (± the standard error of "
+                         "the per-problem differences; a smaller evaluation has a larger one)."),
+                   ("table", published_table(results, published))]
     versus = versus_table(results, candidates)
     if not versus.empty:
         blocks += [

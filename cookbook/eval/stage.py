@@ -77,7 +77,8 @@ def write_and_record(session, results: Sequence[BenchmarkResult], candidates: Se
     from cookbook.eval.report import metrics, write_report
 
     paths = write_report(session.run.stage_dir("report"), results, candidates, protocol,
-                         run_name=session.run.dir.name, server_check=server_check)
+                         run_name=session.run.dir.name, server_check=server_check,
+                         published=session.recipe.eval.published)
     inputs = {"protocol": protocol.to_dict(), "models": [c.to_dict() for c in candidates]}
     measured = metrics(results, candidates, protocol) | ({"server_check": server_check} if server_check else {})
     session.run.record("eval", paths, inputs=inputs, metrics=measured)
