@@ -149,18 +149,38 @@ def _step(row: dict) -> int | None:
 
 # ---------------------------------------------------------------- processes
 
-def python_argv(nproc: int, module: str, args: Sequence[str], env: dict[str, str]) -> list[str]:
-    """``python -m module args``, under torchrun when ``nproc`` > 1 (one process per device).
+def nodes() -> tuple[int, int]:
+    """(NNODES, NODE_RANK) as a scheduler sets them for a job across machines (PAI-DLC's and
+    torchrun's names); (1, 0) on one machine. MASTER_ADDR and MASTER_PORT come with them."""
+    try:
+        return int(os.environ.get("NNODES", "1")), int(os.environ.get("NODE_RANK", "0"))
+    except ValueError:
+        raise ValueError(f"NNODES={os.environ.get('NNODES')!r} and NODE_RANK={os.environ.get('NODE_RANK')!r} "
+                         "must be integers (the scheduler's job environment)") from None
+
+
+def use_torchrun(nproc: int, deepspeed: bool = False) -> bool:
+    """Several processes, several machines, or DeepSpeed: DeepSpeed started without torchrun's
+    RANK / WORLD_SIZE falls back to MPI discovery, which fails without mpi4py."""
+    return nproc > 1 or deepspeed or nodes()[0] > 1
+
+
+def python_argv(nproc: int, module: str, args: Sequence[str], env: dict[str, str],
+                deepspeed: bool = False) -> list[str]:
+    """``python -m module args``, under torchrun when :func:`use_torchrun` (one process per device,
+    ``--nnodes`` / ``--node_rank`` from the scheduler's environment on several machines).
 
     torchrun gets the module's file, as `swift sft` hands it over, so that ms-swift's and the
     cookbook's trainers start the same way.
     """
     import sys
 
-    if nproc == 1:
+    if not use_torchrun(nproc, deepspeed):
         return [sys.executable, "-m", module, *args]
     script = importlib.util.find_spec(module).origin
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+    nnodes, node_rank = nodes()
+    across = ["--nnodes", str(nnodes), "--node_rank", str(node_rank)] if nnodes > 1 else []
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), *across,
             "--master_addr", env.get("MASTER_ADDR", "127.0.0.1"),
             "--master_port", env.get("MASTER_PORT") or str(procs.free_port()), script, *args]
 

@@ -148,3 +148,30 @@ def test_history_keeps_the_newest_value_of_a_repeated_step(tmp_path):
             {"loss": 1, "global_step/max_steps": "2/2"}, {"train_runtime": 5, "global_step/max_steps": "2/2"}]
     (tmp_path / "logging.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"half')
     assert [(h["step"], h["loss"]) for h in read_history(tmp_path)] == [(1, 3), (2, 1)]
+
+
+def test_deepspeed_and_several_machines_run_under_torchrun(monkeypatch):
+    """DeepSpeed with one process used to start as plain python (MPI discovery then fails without
+    mpi4py); a job across machines takes NNODES / NODE_RANK / MASTER_* from the scheduler."""
+    one = TrainJob("sft", ["--model", "m", "--deepspeed", "zero3_offload"], "/tmp/x", env={"MASTER_PORT": "29999"})
+    argv = one.argv()
+    assert argv[2] == "torch.distributed.run" and argv[3:5] == ["--nproc_per_node", "1"]
+    monkeypatch.setenv("NNODES", "2")
+    monkeypatch.setenv("NODE_RANK", "1")
+    job = TrainJob("sft", ["--model", "m"], "/tmp/x", nproc=4, env={"MASTER_ADDR": "10.0.0.7", "MASTER_PORT": "23456"})
+    assert job.argv()[3:13] == ["--nproc_per_node", "4", "--nnodes", "2", "--node_rank", "1",
+                                "--master_addr", "10.0.0.7", "--master_port", "23456"]
+    one_process_each = TrainJob("sft", ["--model", "m"], "/tmp/x", env={"MASTER_PORT": "1"})
+    assert one_process_each.argv()[2] == "torch.distributed.run"  # one GPU per node, two nodes
+    monkeypatch.setenv("NNODES", "two")
+    with pytest.raises(ValueError, match="NNODES='two'"):
+        one_process_each.argv()
+
+
+def test_the_shell_line_across_machines_names_this_node(monkeypatch):
+    monkeypatch.setenv("NNODES", "2")
+    monkeypatch.setenv("NODE_RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.7")
+    monkeypatch.setenv("MASTER_PORT", "23456")
+    line = TrainJob("sft", ["--model", "m"], "/tmp/x", nproc=8).shell
+    assert line.startswith("NNODES=2 NODE_RANK=1 MASTER_ADDR=10.0.0.7 MASTER_PORT=23456 NPROC_PER_NODE=8 swift sft")

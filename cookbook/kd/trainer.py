@@ -365,7 +365,7 @@ def run_offline_kd(job: OfflineKDJob, progress: bool = True) -> OfflineKDResult:
 
     def run(resume: Path | None) -> Path:  # train() finds the checkpoint itself, in every process
         atomic_write_json(out / "kd_job.json", job.to_dict())
-        if job.nproc == 1:
+        if not jobs.use_torchrun(job.nproc):  # one process on one machine: in this one
             train(job)
         else:
             env = jobs.training_env(job.nproc)

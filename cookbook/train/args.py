@@ -151,6 +151,15 @@ def grpo_flags(run: GRPORun, shared: TrainShared, **kw) -> list[str]:
 
 
 def shell_command(subcommand: str, flags: Sequence[str], nproc: int = 1) -> str:
-    """The same run as one terminal line: ``NPROC_PER_NODE=2 swift sft --model ...``."""
-    prefix = f"NPROC_PER_NODE={nproc} " if nproc > 1 else ""
-    return prefix + shlex.join(["swift", *subcommand.split(), *flags])
+    """The same run as one terminal line: ``NPROC_PER_NODE=2 swift sft --model ...``; across machines,
+    this node's line (``NNODES=2 NODE_RANK=1 MASTER_ADDR=... MASTER_PORT=... NPROC_PER_NODE=...``,
+    ms-swift's own variables): run it on each node with its NODE_RANK."""
+    import os
+
+    from cookbook.jobs import nodes
+
+    nnodes, rank = nodes()
+    across = (f"NNODES={nnodes} NODE_RANK={rank} MASTER_ADDR={os.environ.get('MASTER_ADDR', '<node 0 address>')} "
+              f"MASTER_PORT={os.environ.get('MASTER_PORT', '29500')} " if nnodes > 1 else "")
+    prefix = f"NPROC_PER_NODE={nproc} " if nproc > 1 or nnodes > 1 else ""
+    return across + prefix + shlex.join(["swift", *subcommand.split(), *flags])

@@ -62,9 +62,10 @@ class TrainJob:
         return shell_command(self.subcommand, procs.hide_secrets(self.flags), self.nproc)
 
     def argv(self, extra: Sequence[str] = ()) -> list[str]:
-        """The interpreter command: the ms-swift module itself, under torchrun when nproc > 1."""
+        """The interpreter command: the ms-swift module itself, under torchrun for several processes,
+        several machines or DeepSpeed (cookbook.jobs.use_torchrun)."""
         return jobs.python_argv(self.nproc, self.module or f"swift.cli.{self.subcommand}", [*self.flags, *extra],
-                                self.env)
+                                self.env, deepspeed=self.flag("deepspeed") is not None)
 
     def flag(self, name: str) -> str | None:
         try:
