@@ -105,6 +105,28 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class VLLMSizing(Section):
+    """How big a vLLM engine this recipe starts (``vllm serve`` flags, or the offline ``LLM``'s)."""
+
+    tensor_parallel_size: int = Field(1, gt=0, description="GPUs one model is split over (a model too big for one)")
+    data_parallel_size: int = Field(1, gt=0, description="copies of the model, one per GPU group (throughput)")
+    gpu_memory_utilization: Float = Field(0.9, gt=0, le=1, description="share of each GPU's memory vLLM takes "
+                                          "(lower it when a trainer shares the GPU)")
+    max_model_len: int | None = Field(None, gt=0, description="longest prompt + answer; None: the model's own, "
+                                      "whose KV cache may not fit")
+
+    def serve_args(self) -> list[str]:
+        args = ["--tensor-parallel-size", str(self.tensor_parallel_size),
+                "--data-parallel-size", str(self.data_parallel_size),
+                "--gpu-memory-utilization", str(self.gpu_memory_utilization)]
+        return args + (["--max-model-len", str(self.max_model_len)] if self.max_model_len else [])
+
+    def engine_kwargs(self) -> dict:
+        """The offline ``vllm.LLM``'s (one engine: no data parallelism there)."""
+        out = {"tensor_parallel_size": self.tensor_parallel_size, "gpu_memory_utilization": self.gpu_memory_utilization}
+        return out | ({"max_model_len": self.max_model_len} if self.max_model_len else {})
+
+
 class TeacherSection(Section):
     model: str | None = Field(None, description="model reference; default: the profile's teacher")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; default: a local server")
@@ -121,6 +143,7 @@ class TeacherSection(Section):
         "auto", description="a local teacher (no base_url): auto is vllm serve on a GPU, else swift deploy")
     model_type: str | None = Field(None, description="swift deploy's model_type, for a local folder it cannot name")
     template: str | None = Field(None, description="swift deploy's chat template, likewise")
+    vllm: VLLMSizing = Field(VLLMSizing(), description="the local teacher's vllm serve, when it runs one")
     reasoning_parser: ReasoningParser = Field(
         "auto", description="vllm serve's --reasoning-parser for a local teacher; auto: by the model "
         "(cookbook.serving: deepseek_r1 for R1 models, qwen3 for Qwen3); none: no parser")
@@ -257,6 +280,7 @@ class EvalSection(Section):
     serve: Literal["checkpoint", "swift", "vllm"] = Field(
         "checkpoint", description="how local models run: in-process checkpoint, swift deploy or vllm serve")
     published: Published | None = Field(None, description="a published gain to compare with (the report)")
+    vllm: VLLMSizing = Field(VLLMSizing(), description="each student's vllm serve (eval.serve: vllm)")
     servers: int = Field(1, gt=0, description="served models evaluated side by side (1 on a GPU: each server "
                          "takes the GPU's memory)")
     reasoning_parser: ReasoningParser = Field(
@@ -461,6 +485,7 @@ class KDSection(Section):
     kd_weight: Float = Field(0.5, ge=0, le=1, description="loss = kd_weight * T^2 * KD + (1 - kd_weight) * CE")
     teacher_backend: Literal["transformers", "vllm"] = Field(
         "transformers", description="teacher pass: transformers (CPU / any GPU) or vLLM's prompt_logprobs (GPU)")
+    vllm: VLLMSizing = Field(VLLMSizing(), description="the teacher pass's vLLM engine (teacher_backend: vllm)")
     offline: OfflineKDRun | None = Field(None, description="offline top-k KD; None skips it")
     gkd: GKDRun | None = Field(None, description="online GKD through ms-swift; None skips it")
 

@@ -251,3 +251,17 @@ def test_the_plugin_registers_the_thinking_format_reward():
     orms = make_orms()
     assert orms["cookbook_format_thinking"]()([INSIDE]) == [1.0]
     assert orms["cookbook_format"]()([INSIDE]) == [0.0]
+
+
+def test_vllm_is_sized_by_the_recipe(tmp_path):
+    """eval.vllm / teacher.vllm / kd.vllm: tensor and data parallelism, memory share, max_model_len."""
+    from cookbook.recipe import VLLMSizing
+
+    sizing = VLLMSizing(tensor_parallel_size=2, data_parallel_size=4, gpu_memory_utilization=0.8, max_model_len=8192)
+    assert sizing.serve_args() == ["--tensor-parallel-size", "2", "--data-parallel-size", "4",
+                                   "--gpu-memory-utilization", "0.8", "--max-model-len", "8192"]
+    assert sizing.engine_kwargs() == {"tensor_parallel_size": 2, "gpu_memory_utilization": 0.8, "max_model_len": 8192}
+    assert "--max-model-len" not in VLLMSizing().serve_args()
+    cand = Candidate("sft-full", "distilled", str(tmp_path))
+    command = _server_for(cand, protocol("vllm"), tmp_path, sizing.serve_args()).command
+    assert command[command.index("--tensor-parallel-size") + 1] == "2" and "--max-model-len" in command

@@ -138,11 +138,11 @@ def task_config(job: Job, protocol: Protocol, api_url: str | None = None) -> dic
 
 
 def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str | Path,
-             log: Callable[[str], None] = print, servers: int = 1) -> list[Job]:
+             log: Callable[[str], None] = print, servers: int = 1, vllm_args: Sequence[str] = ()) -> list[Job]:
     """Evaluate every candidate on every benchmark of the protocol; returns all jobs (done now or before).
 
-    ``servers``: served candidates evaluated side by side (the recipe's eval.servers; not part of
-    the protocol, since it changes no answer)."""
+    ``servers``: served candidates evaluated side by side (the recipe's eval.servers); ``vllm_args``:
+    each vllm serve's size (eval.vllm). Neither is part of the protocol: they change no answer."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = [Job(c, b, run_dir_for(out_dir, c, b)) for c in candidates for b in protocol.names]
@@ -159,7 +159,7 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
         _run_worker(direct, protocol, out_dir, log)
     def serve_and_score(cand: Candidate) -> None:
         with ExitStack() as stack:
-            server = stack.enter_context(_server_for(cand, protocol, out_dir))
+            server = stack.enter_context(_server_for(cand, protocol, out_dir, vllm_args))
             mine = [j for j in served if j.candidate == cand]
             _run_worker(mine, protocol, out_dir, log, api_url=server.base_url, name=cand.name)
 
@@ -176,14 +176,14 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
     return jobs
 
 
-def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path):
+def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path, vllm_args: Sequence[str] = ()):
     """The server of one local candidate, as its serving facts say (cookbook.serving, Candidate)."""
     from cookbook.teacher.server import swift_deploy, vllm_serve
 
     log_path = out_dir / candidate.name / "server.log"
     if protocol.serve == "vllm":
         # The parser follows the model: none for a plain instruct base student, whose answer has no </think>.
-        return vllm_serve(candidate.model, model_name="served", log_path=log_path,
+        return vllm_serve(candidate.model, model_name="served", log_path=log_path, extra_args=vllm_args,
                           reasoning_parser=candidate.reasoning_parser)
     # A local folder needs the recipe's model_type and template; without them, swift_deploy's
     # defaults (the tiny world's qwen2 / qwen2_5).

@@ -78,7 +78,7 @@ def teacher_pass(session: Session, train: Path, progress: bool = True) -> TopKSt
     kd = session.recipe.kd
     return run_teacher_pass(teacher_model(session), sft_model(session), samples(session, train),
                             store_dir(session), k=kd.top_k, temperature=kd.temperature,
-                            backend=kd.teacher_backend, progress=progress)
+                            backend=kd.teacher_backend, progress=progress, vllm_kwargs=kd.vllm.engine_kwargs())
 
 
 def offline_job(session: Session, train: Path, store: TopKStore, name: str = "offline") -> OfflineKDJob:

@@ -65,8 +65,10 @@ def response_logprobs(model, batch: Sequence[Sample], vocab: int, temperature: f
 
 def run_teacher_pass(teacher_dir: str | Path, student_dir: str | Path, samples: Sequence[Sample],
                      store_dir: str | Path, k: int, temperature: float = 1.0, backend: str = "transformers",
-                     max_batch_tokens: int = 16384, progress: bool = True) -> TopKStore:
-    """Score every sample not yet in the store; returns the (complete) store."""
+                     max_batch_tokens: int = 16384, progress: bool = True,
+                     vllm_kwargs: dict | None = None) -> TopKStore:
+    """Score every sample not yet in the store; returns the (complete) store. ``vllm_kwargs``: the
+    vLLM engine's size (the recipe's kd.vllm: tensor parallelism, memory share, max_model_len)."""
     from transformers import AutoTokenizer
 
     if backend not in ("transformers", "vllm"):
@@ -78,7 +80,7 @@ def run_teacher_pass(teacher_dir: str | Path, student_dir: str | Path, samples: 
     with StoreWriter(store_dir, meta) as writer:
         todo = [s for s in samples if s.id not in writer]
         if todo and backend == "vllm":
-            _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab)
+            _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab, vllm_kwargs or {})
         elif todo:
             _transformers_pass(teacher_dir, todo, writer, k, temperature, vocab, max_batch_tokens, progress)
     return TopKStore(store_dir)
@@ -100,7 +102,7 @@ def _transformers_pass(teacher_dir, todo, writer, k, temperature, vocab, max_bat
     bar.close()
 
 
-def _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab):  # pragma: no cover - GPU only
+def _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab, engine_kwargs):  # pragma: no cover - GPU only
     """vLLM's prompt_logprobs: entry i of ``out.prompt_logprobs`` is the distribution of token i."""
     if temperature != 1.0:
         raise ValueError("the vllm teacher pass stores raw log-probs (temperature 1); use backend='transformers' "
@@ -108,7 +110,7 @@ def _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab):  # pragma: no 
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
-    llm = LLM(model=str(teacher_dir), max_logprobs=k)
+    llm = LLM(model=str(teacher_dir), max_logprobs=k, **engine_kwargs)
     params = SamplingParams(max_tokens=1, prompt_logprobs=k, temperature=1.0)
     for start in range(0, len(todo), 256):
         chunk = todo[start : start + 256]

@@ -56,7 +56,7 @@ def open_teacher(recipe: Recipe, log_path: str | Path | None = None) -> Teacher:
         return Teacher(config)
     model_dir = resolve_model(recipe.teacher_model)
     if serving(t.serve) == "vllm":  # the parser by the model (cookbook.serving), or teacher.reasoning_parser
-        server = vllm_serve(model_dir, log_path=log_path,
+        server = vllm_serve(model_dir, log_path=log_path, extra_args=t.vllm.serve_args(),
                             reasoning_parser=reasoning_parser(recipe.teacher_model, "teacher", recipe))
     else:  # a local folder ms-swift cannot name (the tiny world's) needs teacher.model_type and template
         server = swift_deploy(model_dir, log_path=log_path, max_batch_size=t.concurrency,
