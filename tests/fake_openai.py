@@ -26,11 +26,12 @@ import argparse
 import asyncio
 import json
 import re
-import threading
 import time
 from collections import Counter
 
 from aiohttp import web
+
+from cookbook.teacher.loopback import AppThread, openai_app
 
 _FAULT = re.compile(r"\[fault:(\w+?)x(\d+)\]")
 _STYLE = re.compile(r"\[style:(\w+)\]")
@@ -48,19 +49,12 @@ class FakeOpenAI:
         self.requests: list[dict] = []
         self.attempts: Counter[str] = Counter()
         self.port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: AppThread | None = None
 
     # ---- the app ---------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        return app
-
-    async def _models(self, request):
-        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+        return openai_app(self.model, self._chat)
 
     async def _chat(self, request: web.Request):
         body = await request.json()
@@ -160,31 +154,14 @@ class FakeOpenAI:
     # ---- running in a background thread (tests) ---------------------------------------
 
     def start(self, port: int = 0) -> "FakeOpenAI":
-        ready = threading.Event()
-
-        def serve():
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            # Cancel a handler when its client hangs up (a timed-out attempt), stop fast.
-            self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", port)
-            self._loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        # handler_cancellation: a handler stops when its client hangs up (a timed-out attempt)
+        self._server = AppThread(self.app, handler_cancellation=True)
+        self.port = self._server.start(port)
         return self
 
     def stop(self) -> None:
-        if self._loop:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
 
     @property
     def base_url(self) -> str:

@@ -27,13 +27,13 @@ import asyncio
 import hashlib
 import json
 import re
-import threading
 import time
 
 from aiohttp import web
 
 from cookbook.data.answers import last_boxed
 from cookbook.data.prompts import load_template
+from cookbook.teacher.loopback import AppThread, openai_app
 
 MODEL_NOTE = "a loopback look-alike of DeepSeek-R1's API (cookbook.rehearsal.lookalike), not a model"
 _JUDGES = {"judge_reasoning_verbosity": (2, 6), "judge_cognitive_difficulty": (3, 7),
@@ -88,13 +88,7 @@ class R1LookAlike:
     # ---- the API ------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        return app
-
-    async def _models(self, request):
-        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+        return openai_app(self.model, self._chat)
 
     async def _chat(self, request: web.Request):
         self.counts["requests"] += 1
@@ -150,29 +144,12 @@ class R1LookAlike:
     # ---- in a background thread ---------------------------------------------------------
 
     def start(self, port: int = 0) -> "R1LookAlike":
-        ready = threading.Event()
-
-        def serve():
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", port)
-            self._loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the R1 look-alike did not start within 10 s")
+        self._server = AppThread(self.app)
+        self.port = self._server.start(port)
         return self
 
     def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._server.stop()
 
     @property
     def base_url(self) -> str:
