@@ -24,9 +24,11 @@ def test_kd_lowers_the_kl_to_the_teacher_and_keeps_the_accuracy(demo_run):
     run_dir, _ = demo_run
     m = stage(run_dir, "kd")["metrics"]
     # Measured on the teacher's chains for unseen test problems: 10-32% lower in four runs
-    # (0.031 -> 0.028, 0.055 -> 0.047, 0.016 -> 0.013, 0.040 -> 0.027). A run that trained nothing
-    # stays equal, and fails this.
-    assert m["kl_after_kd_offline"] < 0.95 * m["kl_before"], m
+    # (0.031 -> 0.028, 0.055 -> 0.047, 0.016 -> 0.013, 0.040 -> 0.027), 17% from a 39.5% SFT student
+    # (0.047 -> 0.039) and 1.6% from a 61% one (0.0248 -> 0.0244: the better the SFT student, the
+    # less KL is left to close). The KL is computed, not sampled: a run that trained nothing stays
+    # exactly equal, and one that drifted from the teacher goes up; both fail this.
+    assert m["kl_after_kd_offline"] < 0.99 * m["kl_before"], m
     assert m["kl_after_gkd"] < 1.5 * m["kl_before"]  # 30 GKD steps: about where SFT left it (+5% in our runs)
     assert m["gsm8k_quick_accuracy"] == max(m["gsm8k_quick_accuracy_kd_offline"], m["gsm8k_quick_accuracy_gkd"])
     # Offline KD raised the accuracy in three demo runs (32.5 -> 40%, 76 -> 81%, 40.5 -> 48%: 26
