@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
 from cookbook.recipe import BenchmarkSlice, Recipe
 
 TOY_DEFAULT = "tiny-world:gsm8k_test"
@@ -169,46 +167,17 @@ def read_gsm8k_folder(folder: Path, key: str, source: str) -> list[ProbeProblem]
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{source}: {key}: benchmark folder {folder} does not exist")
-    files = _split_files(folder, SUBSET, SPLIT)
+    from cookbook.data.sources import SourceError, iter_file_rows, split_files
+
+    try:
+        files = split_files(folder, SPLIT, SUBSET)  # the data loaders' rule: the card's configs, else names
+    except SourceError:
+        files = []
     if not files:
         raise FileNotFoundError(f"{source}: {key}: no {SUBSET}/{SPLIT} split in {folder} (looked for README.md's "
                                 f"configs, then {SUBSET}/{SPLIT}*.jsonl|parquet and {SPLIT}*.jsonl|parquet)")
-    rows: list[dict] = []
-    for f in files:
-        rows += _read_rows(f)
+    rows = [row for f in files for _, _, row in iter_file_rows(f)]
     return parse_gsm8k(rows, f"{source}: {key} ({folder})")
-
-
-def _split_files(folder: Path, subset: str, split: str) -> list[Path]:
-    readme = folder / "README.md"
-    if readme.exists():
-        text = readme.read_text(encoding="utf-8")
-        if text.startswith("---"):
-            header = yaml.safe_load(text.split("---", 2)[1]) or {}
-            configs = header.get("configs") or []
-            chosen = [c for c in configs if c.get("config_name") == subset] or (configs if len(configs) == 1 else [])
-            for config in chosen:
-                for entry in config.get("data_files") or []:
-                    if isinstance(entry, dict) and entry.get("split") == split:
-                        paths = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
-                        found = [f for p in paths for f in sorted(folder.glob(p))]
-                        if found:
-                            return found
-    for pattern in (f"{subset}/{split}*", f"{split}*", f"data/{split}*"):
-        found = sorted(f for f in folder.glob(pattern) if f.suffix in (".jsonl", ".json", ".parquet"))
-        if found:
-            return found
-    return []
-
-
-def _read_rows(path: Path) -> list[dict]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    from cookbook.io import read_jsonl
-
-    return read_jsonl(path)
 
 
 def read_gsm8k_hub(dataset_dir: str | None, hub: str, source: str) -> list[ProbeProblem]:
