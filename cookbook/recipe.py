@@ -490,12 +490,22 @@ class KDSection(Section):
     gkd: GKDRun | None = Field(None, description="online GKD through ms-swift; None skips it")
 
 
+class GPUs(Section):
+    """The GPUs of each node, as cookbook.plan checks each stage's memory estimate against them."""
+
+    count: int = Field(gt=0, description="GPUs per node")
+    memory_gb: Float = Field(gt=0, description="memory of each GPU as its maker states it (80 for an A100 80 GB: "
+                             "GiB, 2**30 bytes)")
+
+
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     name: str
     profile: Literal["tiny", "workshop", "full"]
     hardware: str = Field(description="what the recipe was measured on")
+    gpus: GPUs | None = Field(None, description="{count, memory_gb} per node, for the plan's memory check "
+                              "(python -m cookbook.plan); None: no GPU (CPU only)")
     runtime: str = Field(description="measured wall time on that hardware")
     seed: int = 42
     teacher: TeacherSection = TeacherSection()
