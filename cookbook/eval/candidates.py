@@ -96,9 +96,10 @@ def candidates_from_session(session, include_teacher: bool = True, include_base:
 
 def teacher_candidate(recipe) -> Candidate:
     t = recipe.teacher
-    if t.base_url:  # a hosted or already running teacher: evaluated through its API
-        return Candidate(name="teacher", role="teacher", model=recipe.teacher_model, base_url=t.base_url,
-                         api_key_env=t.api_key_env, identity=f"api:{t.base_url}:{recipe.teacher_model}")
+    if t.base_url:  # a hosted or already running teacher: evaluated through its API (the first of several)
+        url = t.base_urls[0]
+        return Candidate(name="teacher", role="teacher", model=recipe.teacher_model, base_url=url,
+                         api_key_env=t.api_key_env, identity=f"api:{url}:{recipe.teacher_model}")
     path = hub.resolve_model(recipe.teacher_model)
     return Candidate(name="teacher", role="teacher", model=str(path), identity=folder_identity(path))
 

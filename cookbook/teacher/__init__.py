@@ -8,8 +8,9 @@
 
 Modules: config (endpoint, key variable, limits, prices), records (requests, results,
 cache keys), reasoning (reasoning field or <think> block), retry (what is retried, how
-long to wait), cache (the append-only JSON-lines file), progress (the bar), sync (running
-from a notebook), client (the run), server (swift deploy / vllm serve as a subprocess).
+long to wait), endpoints (several servers of one teacher), cache (the append-only JSON-lines
+file), progress (the bar), sync (running from a notebook), client (the run), server (swift
+deploy / vllm serve as a subprocess).
 """
 
 from cookbook.teacher.cache import ResultCache, load_results

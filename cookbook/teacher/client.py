@@ -11,7 +11,10 @@
   still fails becomes a failed row with its reason, and the run goes on;
 * every result is appended to the cache as it arrives; a re-run answers cached rows from
   the file and sends only the rest (failed rows are sent again);
-* results come back in the order of the requests.
+* results come back in the order of the requests;
+* ``base_url`` may list several endpoints of one model: each attempt goes to the least busy,
+  and one that fails is skipped for ``cooldown`` seconds, its request retried on another
+  (cookbook.teacher.endpoints); after the run, ``endpoint_stats`` says how each one fared.
 
 The reply is read from a stream by default (reasoning models answer for minutes, and a
 stream keeps the connection alive); ``stream=False`` asks for one JSON body instead.
@@ -31,6 +34,7 @@ from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 
 from cookbook.teacher.cache import ResultCache
 from cookbook.teacher.config import TeacherConfig
+from cookbook.teacher.endpoints import Endpoint, EndpointPool, endpoint_failure
 from cookbook.teacher.progress import TeacherProgress
 from cookbook.teacher.reasoning import reasoning_of, split_reply
 from cookbook.teacher.requests import Messages, Request, Result, keyed
@@ -45,6 +49,7 @@ class TeacherClient:
         self.config = config
         self.cache_path = Path(cache) if cache is not None else None
         self.progress = progress
+        self.endpoint_stats: dict[str, dict] = {}  # url -> answered / failed / cooldowns, after a run
 
     def __repr__(self) -> str:  # the key is not an attribute, so it cannot show up here
         c = self.config
@@ -75,12 +80,13 @@ class TeacherClient:
             bar = TeacherProgress(len(items), len(items) - len(todo), cfg, enabled=self.progress)
             if todo:
                 pace = AsyncLimiter(1, 60 / cfg.requests_per_minute) if cfg.requests_per_minute else None
-                async with _api(cfg) as api:
+                pool = EndpointPool.of(cfg.base_urls, lambda url: _api(cfg, url), cfg.cooldown)
+                try:
                     pending = iter(todo)  # shared by the workers; next() never awaits, so no lock
 
                     async def worker():
                         for i in pending:
-                            result = await self._ask(api, pace, *items[i])
+                            result = await self._ask(pool, pace, *items[i])
                             if cache:
                                 cache.append(result)
                             results[i] = result
@@ -93,6 +99,11 @@ class TeacherClient:
                         for w in workers:
                             w.cancel()
                         await asyncio.gather(*workers, return_exceptions=True)
+                finally:
+                    await pool.close()
+                    self.endpoint_stats = pool.stats()
+                    if pool.several:
+                        log.info("teacher endpoints: %s", self.endpoint_stats)
         finally:
             if bar:
                 bar.close()
@@ -101,18 +112,29 @@ class TeacherClient:
         _log_failures(results)
         return results  # type: ignore[return-value]  # every slot is filled once gather returns
 
-    async def _ask(self, api: AsyncOpenAI, pace: AsyncLimiter | None, key: str, messages: Messages,
+    async def _ask(self, pool: EndpointPool, pace: AsyncLimiter | None, key: str, messages: Messages,
                    params: dict) -> Result:
         cfg = self.config
         start, attempts = time.monotonic(), 0
         row = dict(key=key, model=cfg.model, messages=messages, params=params)
+        last: Endpoint | None = None
+
+        def at_once(error: BaseException) -> bool:  # another endpoint can take the retry now
+            return endpoint_failure(error) and pool.elsewhere(last)
+
         try:
-            async for attempt in retrying(cfg.max_attempts, cfg.backoff_initial, cfg.backoff_max):
+            async for attempt in retrying(cfg.max_attempts, cfg.backoff_initial, cfg.backoff_max, at_once):
                 with attempt:
                     attempts += 1
                     if pace:
                         await pace.acquire()
-                    reply = await _within(cfg.timeout, self._call(api, messages, params))
+                    last = await pool.acquire(avoid=last)
+                    try:
+                        reply = await _within(cfg.timeout, self._call(last.api, messages, params))
+                    except BaseException as e:
+                        pool.release(last, e)
+                        raise
+                    pool.release(last)
         except Exception as e:  # recorded, never raised: one bad row must not stop the run
             return Result(**row, status="failed", error=describe(e), attempts=attempts,
                           seconds=time.monotonic() - start)
@@ -157,13 +179,13 @@ async def _within(seconds: float, coro):
         raise TimeoutError(f"no complete answer within {seconds:g} s") from None
 
 
-def _api(cfg: TeacherConfig) -> AsyncOpenAI:
+def _api(cfg: TeacherConfig, base_url: str) -> AsyncOpenAI:
     # Retries are ours (the SDK's would not cover broken bodies or cut streams). The SDK's
     # aiohttp transport costs about half the CPU of its default httpx one at 64 connections
     # in flight, where the httpx pool scans every connection for each request.
     http = DefaultAioHttpClient(timeout=cfg.timeout, limits=httpx2.Limits(
         max_connections=cfg.concurrency + 8, max_keepalive_connections=cfg.concurrency))
-    return AsyncOpenAI(base_url=cfg.base_url, api_key=cfg.api_key(), max_retries=0, timeout=cfg.timeout,
+    return AsyncOpenAI(base_url=base_url, api_key=cfg.api_key(), max_retries=0, timeout=cfg.timeout,
                        http_client=http)
 
 

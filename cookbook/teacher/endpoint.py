@@ -5,7 +5,8 @@
     teacher.close()   # stops the local server, if one was started
 
 A recipe with ``teacher.base_url`` talks to that API (the key read from the variable
-named by ``teacher.api_key_env``). Without one, the teacher model is served locally:
+named by ``teacher.api_key_env``); a list of URLs is several servers of one model, which
+share the requests (cookbook.teacher.endpoints; ``teacher.cooldown``). Without one, the teacher model is served locally:
 as the recipe's ``teacher.serve`` says: ``vllm serve`` or ``swift deploy`` (auto: vLLM
 where there is a GPU).
 """
@@ -32,7 +33,8 @@ class Teacher:
     @property
     def where(self) -> str:
         kind = "vllm serve" if self.server and "vllm" in self.server.command[0] else "swift deploy"
-        return f"{self.config.base_url} ({kind}, started for this notebook)" if self.server else self.config.base_url
+        urls = ", ".join(self.config.base_urls)
+        return f"{urls} ({kind}, started for this notebook)" if self.server else urls
 
     def close(self) -> None:
         if self.server is not None:
@@ -48,7 +50,7 @@ class Teacher:
 def open_teacher(recipe: Recipe, log_path: str | Path | None = None) -> Teacher:
     t = recipe.teacher
     sampling = {"temperature": t.temperature, "max_tokens": t.max_tokens}
-    limits = dict(concurrency=t.concurrency, requests_per_minute=t.requests_per_minute,
+    limits = dict(concurrency=t.concurrency, requests_per_minute=t.requests_per_minute, cooldown=t.cooldown,
                   price_input_per_m=t.price_input_per_m, price_output_per_m=t.price_output_per_m)
     if t.base_url:
         config = TeacherConfig(base_url=t.base_url, model=recipe.teacher_model, api_key_env=t.api_key_env,
@@ -80,11 +82,11 @@ def stream_chat(config: TeacherConfig, messages: list[dict]) -> Iterator[tuple[s
 
     Reasoning arrives in a ``reasoning_content`` field (DeepSeek-R1 APIs), a ``reasoning``
     field (recent vLLM) or inside ``<think>...</think>`` in the content (local servers
-    without a reasoning parser).
+    without a reasoning parser). One conversation: the first of several endpoints answers it.
     """
     from openai import OpenAI
 
-    api = OpenAI(base_url=config.base_url, api_key=config.api_key(), timeout=config.timeout)
+    api = OpenAI(base_url=config.base_urls[0], api_key=config.api_key(), timeout=config.timeout)
     in_think = False
     for chunk in api.chat.completions.create(model=config.model, messages=messages, stream=True,
                                              **config.sampling):

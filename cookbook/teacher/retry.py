@@ -7,13 +7,15 @@ key, unknown model), which a second attempt cannot fix.
 
 The wait is the server's Retry-After (or OpenAI's retry-after-ms) when it gives one,
 otherwise jittered exponential backoff ("full jitter": uniform in [0, initial * 2^n]),
-both capped, so that 64 requests hit by one 429 do not come back in lock-step.
+both capped, so that 64 requests hit by one 429 do not come back in lock-step. With several
+endpoints, a retry that another endpoint can take at once does not wait (cookbook.teacher.endpoints).
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Callable
 
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -51,21 +53,27 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
 
 
 class WaitRetryAfter:
-    """Tenacity wait: the server's Retry-After if given, else jittered exponential backoff."""
+    """Tenacity wait: the server's Retry-After if given, else jittered exponential backoff;
+    none at all when ``at_once(error)`` says another endpoint can take the retry now."""
 
-    def __init__(self, initial: float, maximum: float):
+    def __init__(self, initial: float, maximum: float, at_once: Callable[[BaseException], bool] | None = None):
         self.maximum = maximum
         self.fallback = wait_random_exponential(multiplier=initial, max=maximum)
+        self.at_once = at_once
 
     def __call__(self, state: RetryCallState) -> float:
-        asked = retry_after_seconds(state.outcome.exception() if state.outcome else None)
+        error = state.outcome.exception() if state.outcome else None
+        asked = retry_after_seconds(error)
+        if asked is None and error is not None and self.at_once and self.at_once(error):
+            return 0.0
         return min(asked, self.maximum) if asked is not None else self.fallback(state)
 
 
-def retrying(max_attempts: int, initial: float, maximum: float) -> AsyncRetrying:
+def retrying(max_attempts: int, initial: float, maximum: float,
+             at_once: Callable[[BaseException], bool] | None = None) -> AsyncRetrying:
     return AsyncRetrying(
         stop=stop_after_attempt(max_attempts),
-        wait=WaitRetryAfter(initial, maximum),
+        wait=WaitRetryAfter(initial, maximum, at_once),
         retry=retry_if_exception(is_retryable),
         reraise=True,  # the last error itself, so the row records the real reason
     )
