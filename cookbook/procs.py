@@ -13,12 +13,17 @@ evaluation worker (cookbook.eval.runner) all start their children here:
 * output goes to a log file, never a pipe (a full pipe blocks the child), except where the
   caller reads a pipe to the end itself (the evaluation worker's progress lines);
 * :func:`hide_secrets` masks the value after any flag that carries a key, wherever a
-  command line is shown or logged.
+  command line is shown or logged;
+* before any child starts, :func:`release_gpu` hands back the GPU memory this process keeps
+  for models it no longer uses (notebook 04 scores with the teacher in the kernel, then starts
+  vLLM and trainers): every stage that starts a server or a trainer gets it, no notebook
+  has to remember it.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import signal
 import socket
@@ -55,14 +60,60 @@ def hide_secrets(argv: Sequence[str]) -> list[str]:
     return ["***" if before in SECRET_FLAGS else str(a) for before, a in zip(["", *argv], argv)]
 
 
+def release_gpu(*objects, say=print) -> dict | None:
+    """Give back the GPU memory this process holds for models it is done with; returns what it did.
+
+    Each of ``objects`` is emptied first, whoever else still refers to it: a torch module's
+    weights move to the ``meta`` device (the module is unusable after), a dict or list is
+    cleared. Then ``gc.collect()`` frees what nothing refers to any more (a model loaded inside a
+    function, a finished vLLM engine), and ``torch.cuda.empty_cache()`` returns PyTorch's cached
+    blocks to the driver, where another process can have them. What a live variable still holds
+    stays: ``del`` it, or pass it here. Called by :func:`start` before every child.
+
+    None where this process never used CUDA (nothing to free; costs nothing, torch is not
+    imported for it); else ``{"freed_bytes", "reserved_bytes", "allocated_bytes"}`` (after),
+    and one line said when anything was held.
+    """
+    for obj in objects:
+        _empty(obj)
+    obj = objects = None  # noqa: F841  (our own references: the collection below may free them)
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    if cuda is None or not cuda.is_initialized():
+        return None
+    before = cuda.memory_reserved()
+    gc.collect()
+    cuda.empty_cache()
+    report = {"freed_bytes": before - cuda.memory_reserved(), "reserved_bytes": cuda.memory_reserved(),
+              "allocated_bytes": cuda.memory_allocated()}
+    if before and say:
+        held = report["allocated_bytes"]
+        say(f"GPU memory: released {report['freed_bytes'] / 2**30:.2f} GiB this process held"
+            + (f"; {held / 2**30:.2f} GiB is still in use here (a variable still refers to a model: del it, "
+               "or pass it to cookbook.procs.release_gpu)" if held else ""))
+    return report
+
+
+def _empty(obj) -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.nn.Module):
+        obj.to("meta")  # the parameters' and buffers' memory is freed even if the module lives on
+    elif isinstance(obj, dict | list):
+        for value in obj.values() if isinstance(obj, dict) else obj:
+            _empty(value)
+        obj.clear()
+
+
 def start(argv: Sequence[str], *, log_path: Path | None = None, env: dict | None = None, cwd: Path | None = None,
           stdout=None) -> subprocess.Popen:
     """Start ``argv`` in its own process group, its output appended to ``log_path``.
 
     ``stdout=subprocess.PIPE``: standard output comes back as text through a pipe the caller
-    reads to the end, and only standard error goes to the log.
+    reads to the end, and only standard error goes to the log. The GPU memory this process
+    no longer needs is released first (:func:`release_gpu`): the child may need all of it.
     """
     argv = [str(a) for a in argv]
+    release_gpu()
     log = None
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ import torch
 from cookbook.kd.samples import Sample
 from cookbook.kd.store import StoreMeta, StoreWriter, TopKStore
 from cookbook.kd.vocab import check_vocabularies, tokenizer_fingerprint
+from cookbook.procs import release_gpu
 
 
 def _batches(samples: Sequence[Sample], max_tokens: int):
@@ -119,10 +120,7 @@ def _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab, engine_kwargs):
             lps, ids = topk_rows(out.prompt_logprobs, s, k, vocab)
             writer.add(s.id, lps, ids, prompt_len=s.prompt_len, token_ids=s.input_ids)
     del llm  # free the GPU for the training that follows in the same process
-    import gc
-
-    gc.collect()
-    torch.cuda.empty_cache()
+    release_gpu()
 
 
 def topk_rows(prompt_logprobs: Sequence[dict | None], sample: Sample, k: int, vocab: int):

@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from cookbook import jobs
+from cookbook import jobs, procs
 from cookbook.io import atomic_write_json
 from cookbook.kd.loss import KDConfig, LossStats, fused_kd_loss
 from cookbook.kd.samples import Sample, encode_file
@@ -366,6 +366,7 @@ def run_offline_kd(job: OfflineKDJob, progress: bool = True) -> OfflineKDResult:
     def run(resume: Path | None) -> Path:  # train() finds the checkpoint itself, in every process
         atomic_write_json(out / "kd_job.json", job.to_dict())
         if not jobs.use_torchrun(job.nproc):  # one process on one machine: in this one
+            procs.release_gpu()  # what the kernel held for the teacher (a torchrun child gets it in procs.start)
             train(job)
         else:
             env = jobs.training_env(job.nproc)
