@@ -19,6 +19,18 @@
   and the endpoint stays in the rotation.
 
 With one endpoint nothing changes: it never cools down, and failed attempts wait their backoff.
+
+N local servers. A teacher the cookbook serves itself (no ``base_url``) is one ``vllm serve``;
+``teacher.vllm.data_parallel_size: N`` makes it N engine copies behind that one URL, balanced
+by vLLM itself, so that needs no list. The list is for servers started apart: one per GPU
+(a crash takes one out, not all), or on other machines, e.g.
+
+    for i in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$i vllm serve deepseek-ai/DeepSeek-R1-Distill-Qwen-7B \
+        --port $((8001 + i)) --reasoning-parser deepseek_r1 & done
+
+with, in the recipe, ``teacher.model: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B`` (the name each
+server answers to) and ``teacher.base_url: [http://127.0.0.1:8001/v1, ..., http://127.0.0.1:8004/v1]``. For
+splitting one question set over machines, each with its own cache, see cookbook.teacher.shards.
 Which endpoint answered is not part of a result or of its cache key, so a cache written
 through N servers is read back through one, or through a hosted API of the same model.
 """
