@@ -19,6 +19,8 @@
   and the endpoint stays in the rotation.
 
 With one endpoint nothing changes: it never cools down, and failed attempts wait their backoff.
+Which endpoint answered is not part of a result or of its cache key, so a cache written
+through N servers is read back through one, or through a hosted API of the same model.
 
 N local servers. A teacher the cookbook serves itself (no ``base_url``) is one ``vllm serve``;
 ``teacher.vllm.data_parallel_size: N`` makes it N engine copies behind that one URL, balanced
@@ -31,8 +33,6 @@ by vLLM itself, so that needs no list. The list is for servers started apart: on
 with, in the recipe, ``teacher.model: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B`` (the name each
 server answers to) and ``teacher.base_url: [http://127.0.0.1:8001/v1, ..., http://127.0.0.1:8004/v1]``. For
 splitting one question set over machines, each with its own cache, see cookbook.teacher.shards.
-Which endpoint answered is not part of a result or of its cache key, so a cache written
-through N servers is read back through one, or through a hosted API of the same model.
 """
 
 from __future__ import annotations
