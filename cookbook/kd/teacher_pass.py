@@ -111,6 +111,7 @@ def _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab, engine_kwargs):
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
+    release_gpu()  # what the kernel holds (the top-k plot's teacher) would shrink vLLM's share
     llm = LLM(model=str(teacher_dir), max_logprobs=k, **engine_kwargs)
     params = SamplingParams(max_tokens=1, prompt_logprobs=k, temperature=1.0)
     for start in range(0, len(todo), 256):
