@@ -76,3 +76,21 @@ def test_release_collects_then_empties_the_cache_and_says_so(monkeypatch):
     assert order == ["gc", "empty_cache"]
     assert report == {"freed_bytes": 7 * 2**30, "reserved_bytes": 2**30, "allocated_bytes": 2**29}
     assert "released 7.00 GiB" in said[0] and "0.50 GiB is still in use" in said[0]
+
+
+def test_the_vllm_teacher_pass_releases_before_its_engine_and_after(monkeypatch, tmp_path):
+    """vLLM in the kernel sizes its share from the memory free when it starts: the release comes
+    first (the top-k plot's teacher), and again once the engine is done (the trainer's turn)."""
+    from cookbook.kd import teacher_pass
+
+    order = []
+    monkeypatch.setattr(teacher_pass, "release_gpu", lambda *objects, **kw: order.append("release"))
+    fake = types.ModuleType("vllm")
+    fake.LLM = lambda **kw: order.append("engine") or types.SimpleNamespace(generate=None)
+    fake.SamplingParams = lambda **kw: None
+    inputs = types.ModuleType("vllm.inputs")
+    inputs.TokensPrompt = dict
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    monkeypatch.setitem(sys.modules, "vllm.inputs", inputs)
+    teacher_pass._vllm_pass(tmp_path, [], writer=None, k=10, temperature=1.0, vocab=100, engine_kwargs={})
+    assert order == ["release", "engine", "release"]
