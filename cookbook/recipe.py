@@ -129,7 +129,11 @@ class VLLMSizing(Section):
 
 class TeacherSection(Section):
     model: str | None = Field(None, description="model reference; default: the profile's teacher")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint; default: a local server")
+    base_url: str | Annotated[list[str], Field(min_length=1)] | None = Field(
+        None, description="OpenAI-compatible endpoint, or a list of several serving the same model (requests "
+        "are spread over them; cookbook.teacher.endpoints); default: a local server")
+    cooldown: Float = Field(30.0, ge=0, description="seconds an endpoint that failed (no connection, 5xx, "
+                            "timeout) is skipped, when base_url lists several")
     api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
     system_prompt: bool = Field(True, description="send the R1-style system prompt (<think>/<answer>)")
     temperature: float = Field(0.6, ge=0, description="sampling temperature (R1's recommended 0.6)")
@@ -147,6 +151,11 @@ class TeacherSection(Section):
     reasoning_parser: ReasoningParser = Field(
         "auto", description="vllm serve's --reasoning-parser for a local teacher; auto: by the model "
         "(cookbook.serving: deepseek_r1 for R1 models, qwen3 for Qwen3); none: no parser")
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """``base_url`` as a tuple of endpoints (empty: a local server)."""
+        return (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url or ())
 
 
 class StudentSection(Section):
