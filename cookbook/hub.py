@@ -56,6 +56,17 @@ def hub_mode() -> str:
     return f"online via {os.environ.get('DISTILL_HUB', 'modelscope')}"
 
 
+def planned_model(ref: str) -> Path | str:
+    """Where a model will be read from, with nothing downloaded or built (cookbook.plan): the tiny
+    world's folder, a local folder, else the hub id itself (ms-swift and vLLM take one too)."""
+    if ref.startswith(TINY_WORLD_PREFIX):
+        from cookbook.toy.world import World, WorldSpec, world_dir
+
+        return World(world_dir(WorldSpec()), {}).model_dir(ref[len(TINY_WORLD_PREFIX):])
+    local = Path(ref).expanduser()
+    return local if local.exists() else ref
+
+
 def resolve_model(ref: str) -> Path:
     """A local folder for a model reference; downloads only when online."""
     if ref.startswith(TINY_WORLD_PREFIX):

@@ -45,7 +45,8 @@ log-softmax row by row in bf16). The cookbook's own KD trainer computes them a c
 time (cookbook.kd.loss.fused_kd_loss): one chunk counts.
 
 **Beside the student**: a KD teacher (GKD) holds its weights and its no-grad logits; full
-DPO and GRPO keep a frozen reference model (LoRA switches the adapter off instead); a
+DPO and GRPO keep a frozen reference model (LoRA switches the adapter off instead); ZeRO-3
+shards both over the N processes, as it does the student; a
 colocated vLLM takes ``gpu_memory_utilization`` of the GPU. A vLLM server or engine takes
 its share of the GPU and nothing else: what it must fit inside that share is its weights
 (split over ``tensor_parallel_size``) and one ``max_model_len`` sequence's KV cache, or it
@@ -282,10 +283,12 @@ def estimate_training(t: Training) -> Estimate:
     parts["activations"] = tokens * kept
     logit_tokens = tokens if t.logit_tokens is None else t.logit_tokens
     parts["logits"] = logit_tokens * m.vocab * t.logit_bytes
+    # ZeRO-3 shards the frozen models too (TRL prepares a reference or teacher with DeepSpeed)
+    frozen_shards = n if z.stage is not None and z.stage >= 3 else 1
     if t.reference:
-        parts["reference model"] = d * psi / (n if z.stage and z.stage >= 3 else 1)
+        parts["reference model"] = d * psi / frozen_shards
     if t.teacher is not None:
-        parts["teacher"] = d * t.teacher.params + logit_tokens * t.teacher.vocab * (d + 4)
+        parts["teacher"] = d * t.teacher.params / frozen_shards + logit_tokens * t.teacher.vocab * (d + 4)
     if t.vllm_gib:
         parts["vllm (colocated)"] = t.vllm_gib * GiB
     parts["overhead"] = OVERHEAD_GIB * GiB
@@ -313,10 +316,13 @@ def estimate_vllm(model: Shape, share: float, gpu_gib: float | None, tensor_para
     return Estimate({"vllm share": total}, tuple(notes))
 
 
-def estimate_weights(model: Shape, dtype_bytes: int = 2, batch_tokens: int = 0) -> Estimate:
-    """A model loaded for inference in the notebook's process (transformers), with its logits for a batch."""
+def estimate_inference(model: Shape, dtype_bytes: int = 2, logit_tokens: int = 0, kv_tokens: int = 0) -> Estimate:
+    """A model loaded for inference by transformers (a notebook's process, evalscope's checkpoint,
+    swift deploy): its weights, the logits of a batch (the KD teacher pass's log-softmax in fp32
+    besides) and the KV cache of the tokens it generates at once."""
     return Estimate({"weights": dtype_bytes * model.params,
-                     "logits": batch_tokens * model.vocab * dtype_bytes,
+                     "logits": logit_tokens * model.vocab * (dtype_bytes + 4),
+                     "kv cache": kv_tokens * model.kv_bytes_per_token(dtype_bytes),
                      "overhead": OVERHEAD_GIB * GiB})
 
 

@@ -31,6 +31,17 @@ PRODUCED_BY = {
 }
 __doc__ += "\n".join(f"  {stage:<11} {nb}.ipynb" for stage, nb in PRODUCED_BY.items())
 
+# The outputs later stages read, as each notebook records them (relative to the run directory):
+# cookbook.plan names an output by it before the stage has run. tests/test_plan.py checks that
+# each notebook writes these names.
+OUTPUTS = {
+    "data": {name: f"data/{name}.jsonl" for name in ("sft", "kd", "dpo", "cogpo", "grpo")},
+    "sft": {name: f"sft/{name}" for name in ("model-full", "model-lora")},
+    "kd": {name: f"kd/{name}" for name in ("model-kd-offline", "model-gkd")},
+    "preference": {name: f"preference/{name}" for name in ("model-dpo", "model-cogpo")},
+    "grpo": {"model-grpo": "grpo/model-grpo"},
+}
+
 
 class MissingInput(FileNotFoundError):
     pass

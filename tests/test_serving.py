@@ -7,7 +7,7 @@ import torch
 
 from cookbook.eval.candidates import Candidate, with_serving
 from cookbook.eval.protocol import BenchmarkPlan, Protocol
-from cookbook.eval.runner import Job, _server_for, identity, task_config
+from cookbook.eval.runner import Job, identity, server_for, task_config
 from cookbook.recipe import Recipe, load_recipe
 from cookbook.serving import chat_template_kwargs, reasoning_parser, swift_thinking_args
 from cookbook.train.args import grpo_flags, sft_flags
@@ -83,7 +83,7 @@ def protocol(serve: str) -> Protocol:
 
 
 def served(cand: Candidate, recipe_: Recipe, serve: str, tmp_path) -> list[str]:
-    return _server_for(with_serving(cand, recipe_), protocol(serve), tmp_path).command
+    return server_for(with_serving(cand, recipe_), protocol(serve), tmp_path).command
 
 
 def flag(cmd: list[str], name: str) -> str | None:
@@ -263,5 +263,5 @@ def test_vllm_is_sized_by_the_recipe(tmp_path):
     assert sizing.engine_kwargs() == {"tensor_parallel_size": 2, "gpu_memory_utilization": 0.8, "max_model_len": 8192}
     assert "--max-model-len" not in VLLMSizing().serve_args()
     cand = Candidate("sft-full", "distilled", str(tmp_path))
-    command = _server_for(cand, protocol("vllm"), tmp_path, sizing.serve_args()).command
+    command = server_for(cand, protocol("vllm"), tmp_path, sizing.serve_args()).command
     assert command[command.index("--tensor-parallel-size") + 1] == "2" and "--max-model-len" in command

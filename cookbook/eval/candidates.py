@@ -79,28 +79,35 @@ def distilled_students(manifest: dict, run_dir: str | Path) -> list[Candidate]:
 
 def candidates_from_session(session, include_teacher: bool = True, include_base: bool = True) -> list[Candidate]:
     """Teacher, base student and distilled students of ``session`` (cookbook.session.Session)."""
-    recipe = session.recipe
-    out = []
-    if include_teacher:
-        out.append(teacher_candidate(recipe))
-    if include_base:
-        path = hub.resolve_model(recipe.student_model)
-        out.append(Candidate(name="student-base", role="base", model=str(path), identity=folder_identity(path)))
-    out += distilled_students(session.run.manifest, session.run.dir)
-    out = [c if c.is_api else with_serving(c, recipe) for c in out]
+    out = run_candidates(session.recipe, session.run.manifest, session.run.dir, include_teacher, include_base)
     for c in out:
         if not c.is_api and not Path(c.model).is_dir():
             raise FileNotFoundError(f"model folder of {c.name!r} not found: {c.model}")
     return out
 
 
-def teacher_candidate(recipe) -> Candidate:
+def run_candidates(recipe, manifest: dict, run_dir: str | Path, include_teacher: bool = True,
+                   include_base: bool = True, resolve=None) -> list[Candidate]:
+    """The candidates of a run's manifest, with the recipe's serving facts. ``resolve``: a model
+    reference to its folder (default hub.resolve_model; cookbook.plan's names it without a download)."""
+    resolve = resolve or hub.resolve_model
+    out = []
+    if include_teacher:
+        out.append(teacher_candidate(recipe, resolve))
+    if include_base:
+        path = resolve(recipe.student_model)
+        out.append(Candidate(name="student-base", role="base", model=str(path), identity=folder_identity(path)))
+    out += distilled_students(manifest, run_dir)
+    return [c if c.is_api else with_serving(c, recipe) for c in out]
+
+
+def teacher_candidate(recipe, resolve=None) -> Candidate:
     t = recipe.teacher
     if t.base_url:  # a hosted or already running teacher: evaluated through its API (the first of several)
         url = t.base_urls[0]
         return Candidate(name="teacher", role="teacher", model=recipe.teacher_model, base_url=url,
                          api_key_env=t.api_key_env, identity=f"api:{url}:{recipe.teacher_model}")
-    path = hub.resolve_model(recipe.teacher_model)
+    path = (resolve or hub.resolve_model)(recipe.teacher_model)
     return Candidate(name="teacher", role="teacher", model=str(path), identity=folder_identity(path))
 
 

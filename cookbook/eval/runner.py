@@ -159,7 +159,7 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
         _run_worker(direct, protocol, out_dir, log)
     def serve_and_score(cand: Candidate) -> None:
         with ExitStack() as stack:
-            server = stack.enter_context(_server_for(cand, protocol, out_dir, vllm_args))
+            server = stack.enter_context(server_for(cand, protocol, out_dir, vllm_args))
             mine = [j for j in served if j.candidate == cand]
             _run_worker(mine, protocol, out_dir, log, api_url=server.base_url, name=cand.name)
 
@@ -176,7 +176,7 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
     return jobs
 
 
-def _server_for(candidate: Candidate, protocol: Protocol, out_dir: Path, vllm_args: Sequence[str] = ()):
+def server_for(candidate: Candidate, protocol: Protocol, out_dir: Path, vllm_args: Sequence[str] = ()):
     """The server of one local candidate, as its serving facts say (cookbook.serving, Candidate)."""
     from cookbook.teacher.server import swift_deploy, vllm_serve
 

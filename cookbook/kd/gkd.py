@@ -50,6 +50,15 @@ def gkd_job(session: Session, dataset: Path | None = None, model: Path | None = 
     model = Path(model or session.start_model(section))
     teacher = resolve_model(session.recipe.kd_teacher_model)
     check_vocabularies(teacher, model)  # before ms-swift spends its start-up
+    return gkd_command(session, dataset, model, teacher, name)
+
+
+def gkd_command(session: Session, dataset: Path, model: Path | str, teacher: Path | str,
+                name: str = "gkd") -> TrainJob:
+    """The job of :func:`gkd_job` from the given paths, nothing read or checked (cookbook.plan prints it)."""
+    section = session.recipe.kd
+    if section.gkd is None:
+        raise ValueError(f"{session.recipe.source}: kd.gkd is not set, so this recipe skips online GKD")
     shared = session.recipe.train
     out = session.run.stage_dir("kd") / name
     flags = gkd_flags(section.gkd, shared, teacher=teacher, model=model, dataset=dataset, output_dir=out,

@@ -81,12 +81,13 @@ def teacher_pass(session: Session, train: Path, progress: bool = True) -> TopKSt
                             backend=kd.teacher_backend, progress=progress, vllm_kwargs=kd.vllm.engine_kwargs())
 
 
-def offline_job(session: Session, train: Path, store: TopKStore, name: str = "offline") -> OfflineKDJob:
-    """The offline KD job: the recipe's validated ``kd.offline`` section as it is, and the KD loss."""
+def offline_job(session: Session, train: Path, store: TopKStore | Path, name: str = "offline") -> OfflineKDJob:
+    """The offline KD job: the recipe's validated ``kd.offline`` section as it is, and the KD loss.
+    ``store``: the teacher pass's store, or its folder (cookbook.plan: before it exists)."""
     kd, run = session.recipe.kd, session.recipe.kd.offline
     if run is None:
         raise ValueError(f"{session.recipe.source}: kd.offline is not set, so this recipe skips offline KD")
-    return OfflineKDJob(model=str(sft_model(session)), dataset=str(train), store=str(store.dir),
+    return OfflineKDJob(model=str(sft_model(session)), dataset=str(train), store=str(getattr(store, "dir", store)),
                         output_dir=str(session.run.stage_dir("kd") / name), run=run,
                         kd={"kind": kd.loss, "beta": kd.beta, "temperature": kd.temperature, "kd_weight": kd.kd_weight},
                         seed=session.recipe.seed, torch_dtype=session.recipe.train.torch_dtype,

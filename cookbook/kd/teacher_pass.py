@@ -32,6 +32,8 @@ from cookbook.kd.store import StoreMeta, StoreWriter, TopKStore
 from cookbook.kd.vocab import check_vocabularies, tokenizer_fingerprint
 from cookbook.procs import release_gpu
 
+MAX_BATCH_TOKENS = 16384  # tokens of one transformers forward of the teacher (padding included)
+
 
 def _batches(samples: Sequence[Sample], max_tokens: int):
     """Length-sorted batches of at most ``max_tokens`` padded tokens."""
@@ -66,7 +68,7 @@ def response_logprobs(model, batch: Sequence[Sample], vocab: int, temperature: f
 
 def run_teacher_pass(teacher_dir: str | Path, student_dir: str | Path, samples: Sequence[Sample],
                      store_dir: str | Path, k: int, temperature: float = 1.0, backend: str = "transformers",
-                     max_batch_tokens: int = 16384, progress: bool = True,
+                     max_batch_tokens: int = MAX_BATCH_TOKENS, progress: bool = True,
                      vllm_kwargs: dict | None = None) -> TopKStore:
     """Score every sample not yet in the store; returns the (complete) store. ``vllm_kwargs``: the
     vLLM engine's size (the recipe's kd.vllm: tensor parallelism, memory share, max_model_len)."""
@@ -103,6 +105,11 @@ def _transformers_pass(teacher_dir, todo, writer, k, temperature, vocab, max_bat
     bar.close()
 
 
+def vllm_engine_args(teacher_dir: str | Path, k: int, engine_kwargs: dict) -> dict:
+    """``vllm.LLM``'s arguments for the teacher pass: the recipe's kd.vllm size, and k log-probs a token."""
+    return {"model": str(teacher_dir), "max_logprobs": k, **engine_kwargs}
+
+
 def _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab, engine_kwargs):  # pragma: no cover - GPU only
     """vLLM's prompt_logprobs: entry i of ``out.prompt_logprobs`` is the distribution of token i."""
     if temperature != 1.0:
@@ -112,7 +119,7 @@ def _vllm_pass(teacher_dir, todo, writer, k, temperature, vocab, engine_kwargs):
     from vllm.inputs import TokensPrompt
 
     release_gpu()  # what the kernel holds (the top-k plot's teacher) would shrink vLLM's share
-    llm = LLM(model=str(teacher_dir), max_logprobs=k, **engine_kwargs)
+    llm = LLM(**vllm_engine_args(teacher_dir, k, engine_kwargs))
     params = SamplingParams(max_tokens=1, prompt_logprobs=k, temperature=1.0)
     for start in range(0, len(todo), 256):
         chunk = todo[start : start + 256]

@@ -80,6 +80,10 @@ class OfflineKDJob:
     def from_dict(cls, raw: dict) -> "OfflineKDJob":
         return cls(**(raw | {"run": OfflineKDRun.model_validate(raw["run"])}))
 
+    def argv(self, env: dict[str, str]) -> list[str]:
+        """The command that trains the job in processes of its own (torchrun; cookbook.jobs.python_argv)."""
+        return jobs.python_argv(self.nproc, "cookbook.kd.trainer", [str(Path(self.output_dir) / "kd_job.json")], env)
+
     def fingerprint(self) -> str:
         """The job + the data's content + the store's index + the starting model's files (cookbook.jobs)."""
         return jobs.job_fingerprint(self.to_dict(), data=[self.dataset, Path(self.store) / "index.jsonl"],
@@ -370,7 +374,7 @@ def run_offline_kd(job: OfflineKDJob, progress: bool = True) -> OfflineKDResult:
             train(job)
         else:
             env = jobs.training_env(job.nproc)
-            argv = jobs.python_argv(job.nproc, "cookbook.kd.trainer", [str(out / "kd_job.json")], env)
+            argv = job.argv(env)
             code = jobs.run_logged(argv, out / LOG_FILE, env=env, cwd=out)
             if code != 0:
                 raise jobs.failure("offline KD under torchrun", code, out / LOG_FILE)

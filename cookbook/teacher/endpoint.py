@@ -56,16 +56,22 @@ def open_teacher(recipe: Recipe, log_path: str | Path | None = None) -> Teacher:
         config = TeacherConfig(base_url=t.base_url, model=recipe.teacher_model, api_key_env=t.api_key_env,
                                sampling=sampling, **limits)
         return Teacher(config)
-    model_dir = resolve_model(recipe.teacher_model)
-    if serving(t.serve) == "vllm":  # the parser by the model (cookbook.serving), or teacher.reasoning_parser
-        server = vllm_serve(model_dir, log_path=log_path, extra_args=t.vllm.serve_args(),
-                            reasoning_parser=reasoning_parser(recipe.teacher_model, "teacher", recipe))
-    else:  # a local folder ms-swift cannot name (the tiny world's) needs teacher.model_type and template
-        server = swift_deploy(model_dir, log_path=log_path, max_batch_size=t.concurrency,
-                              model_type=t.model_type, template=t.template)
+    server = local_server(recipe, resolve_model(recipe.teacher_model), log_path)
     server.start()
     config = TeacherConfig(base_url=server.base_url, model=server.model_name, sampling=sampling, **limits)
     return Teacher(config, server)
+
+
+def local_server(recipe: Recipe, model_dir: str | Path, log_path: str | Path | None = None) -> LocalServer:
+    """The server a recipe without ``teacher.base_url`` starts for its teacher (not started yet;
+    cookbook.plan prints its command)."""
+    t = recipe.teacher
+    if serving(t.serve) == "vllm":  # the parser by the model (cookbook.serving), or teacher.reasoning_parser
+        return vllm_serve(model_dir, log_path=log_path, extra_args=t.vllm.serve_args(),
+                          reasoning_parser=reasoning_parser(recipe.teacher_model, "teacher", recipe))
+    # a local folder ms-swift cannot name (the tiny world's) needs teacher.model_type and template
+    return swift_deploy(model_dir, log_path=log_path, max_batch_size=t.concurrency,
+                        model_type=t.model_type, template=t.template)
 
 
 def serving(choice: str) -> str:

@@ -39,18 +39,27 @@ def _reuse(dest: Path, source: str) -> bool:
     return mark.exists() and json.loads(mark.read_text()).get("source") == source
 
 
+def exporting(dest: Path) -> Path:
+    """The temporary folder an export is written to before it is renamed ``dest``."""
+    return Path(dest).with_name(Path(dest).name + ".exporting")
+
+
+def merge_flags(checkpoint: str | Path, out: str | Path) -> list[str]:
+    """``swift export``'s flags that merge a LoRA checkpoint into its base model (cookbook.plan prints them)."""
+    return ["--adapters", str(checkpoint), "--merge_lora", "true", "--output_dir", str(out)]
+
+
 def export_model(checkpoint: str | Path, dest: str | Path) -> Path:
     """A loadable model folder at ``dest``: the merged LoRA model, or the full model's files."""
     checkpoint, dest = Path(checkpoint), Path(dest)
     source = _source_id(checkpoint)
     if _reuse(dest, source):
         return dest
-    tmp = dest.with_name(dest.name + ".exporting")
+    tmp = exporting(dest)
     shutil.rmtree(tmp, ignore_errors=True)
     if is_adapter(checkpoint):
         # ms-swift reads the base model and template from the checkpoint's args.json.
-        run_swift("export", ["--adapters", str(checkpoint), "--merge_lora", "true", "--output_dir", str(tmp)],
-                  log_path=dest.parent / f"{dest.name}.export.log")
+        run_swift("export", merge_flags(checkpoint, tmp), log_path=dest.parent / f"{dest.name}.export.log")
     else:
         tmp.mkdir(parents=True)
         for f in checkpoint.iterdir():

@@ -63,6 +63,11 @@ class Frontier:
     rows: int  # questions sampled
 
 
+def frontier_paths(out_dir: str | Path) -> tuple[Path, Path]:
+    """Where :func:`split_frontier` writes the training prompts and the held-out ones (cookbook.plan's too)."""
+    return Path(out_dir) / "frontier.train.jsonl", Path(out_dir) / "frontier.heldout.jsonl"
+
+
 def split_frontier(rows: Sequence[dict], counts: Sequence[int], keep: tuple[int, int], heldout: int,
                    out_dir: str | Path, samples: int) -> Frontier:
     """Rows right on ``keep[0]..keep[1]`` samples; the first ``heldout`` of them aside."""
@@ -72,7 +77,7 @@ def split_frontier(rows: Sequence[dict], counts: Sequence[int], keep: tuple[int,
     if len(front) <= heldout:
         raise ValueError(f"{len(front)} of {len(rows)} questions are on the frontier (right on {keep[0]}-{keep[1]} "
                          f"of {samples}), too few to hold out {heldout}: give more data.rl_questions")
-    train, held = out_dir / "frontier.train.jsonl", out_dir / "frontier.heldout.jsonl"
+    train, held = frontier_paths(out_dir)
     formats.write_grpo(held, front[:heldout])
     formats.write_grpo(train, front[heldout:])
     histogram = [sum(c == k for c in counts) for k in range(samples + 1)]

@@ -64,8 +64,11 @@ class TrainJob:
     def argv(self, extra: Sequence[str] = ()) -> list[str]:
         """The interpreter command: the ms-swift module itself, under torchrun for several processes,
         several machines or DeepSpeed (cookbook.jobs.use_torchrun)."""
+        # The training process's environment: across machines, the scheduler's MASTER_ADDR / MASTER_PORT
+        # (self.env alone would name 127.0.0.1 and a port of this node's own choosing).
+        env = jobs.training_env(self.nproc, self.env)
         return jobs.python_argv(self.nproc, self.module or f"swift.cli.{self.subcommand}", [*self.flags, *extra],
-                                self.env, deepspeed=self.flag("deepspeed") is not None)
+                                env, deepspeed=self.flag("deepspeed") is not None)
 
     def flag(self, name: str) -> str | None:
         try:

@@ -68,7 +68,6 @@ def split_heldout(path: str | Path, out_dir: str | Path, every: int = 10) -> tup
     """
     path, out_dir = Path(path), Path(out_dir)
     rows = read_jsonl(path)
-    stem = path.name.removesuffix(".jsonl")
     by_question: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         by_question.setdefault(_prompt_key(r), []).append(i)
@@ -82,8 +81,14 @@ def split_heldout(path: str | Path, out_dir: str | Path, every: int = 10) -> tup
     if not train or not held:
         raise ValueError(f"{path}: {len(rows)} rows of {len(by_question)} questions are too few to hold "
                          f"one in {every} out and train on the rest")
-    return (write_jsonl(out_dir / f"{stem}.train.jsonl", train),
-            write_jsonl(out_dir / f"{stem}.heldout.jsonl", held))
+    train_path, held_path = heldout_paths(path, out_dir)
+    return write_jsonl(train_path, train), write_jsonl(held_path, held)
+
+
+def heldout_paths(path: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
+    """Where :func:`split_heldout` writes: ``<name>.train.jsonl`` and ``<name>.heldout.jsonl`` (cookbook.plan's too)."""
+    stem = Path(path).name.removesuffix(".jsonl")
+    return Path(out_dir) / f"{stem}.train.jsonl", Path(out_dir) / f"{stem}.heldout.jsonl"
 
 
 # ---------------------------------------------------------------- preference margin

@@ -101,6 +101,11 @@ def write_pairs(mistakes: Sequence[Mistake], out_dir: str | Path, beta_range: tu
     low, high = beta_range
     dpo = [{"messages": m.messages, "rejected_response": m.rejected} for m in mistakes]
     cogpo = [row | {"beta": round(low + (high - low) * m.gap, 4)} for row, m in zip(dpo, mistakes)]
-    out_dir = Path(out_dir)
-    return {"dpo": formats.write_dpo(out_dir / "own_dpo.jsonl", dpo, on_error).path,
-            "cogpo": formats.write_cogpo(out_dir / "own_cogpo.jsonl", cogpo, on_error).path}
+    paths = pair_paths(out_dir)
+    return {"dpo": formats.write_dpo(paths["dpo"], dpo, on_error).path,
+            "cogpo": formats.write_cogpo(paths["cogpo"], cogpo, on_error).path}
+
+
+def pair_paths(out_dir: str | Path) -> dict[str, Path]:
+    """Where :func:`write_pairs` writes (``own_dpo.jsonl``, ``own_cogpo.jsonl``): cookbook.plan reads it too."""
+    return {kind: Path(out_dir) / f"own_{kind}.jsonl" for kind in ("dpo", "cogpo")}

@@ -31,22 +31,46 @@ def _job(session: Session, subcommand: str, flags: list[str], output_dir: Path, 
     return TrainJob(subcommand, flags, output_dir, nproc=shared.nproc, label=label, env=env)
 
 
-def _common(session: Session, stage: str, name: str, model: Path, dataset: Path) -> dict:
+def _common(session: Session, stage: str, name: str, model: Path | str, dataset: Path) -> dict:
     return {"model": model, "dataset": dataset, "output_dir": session.run.stage_dir(stage) / name,
             "seed": session.recipe.seed, "name": f"{session.recipe.name}-{name}"}
 
 
 def sft_job(session: Session, tuner: str, dataset: Path | None = None, model: Path | None = None) -> TrainJob:
     """``swift sft`` of the base student on stage data's ``sft`` file; tuner "full" or "lora"."""
+    _sft_run(session, tuner)  # a recipe without this run says so before anything is read
+    dataset = Path(dataset or session.run.input("data", "sft"))
+    validate_file(dataset, "sft")
+    return sft_command(session, tuner, dataset, Path(model or student_model(session)))
+
+
+def _sft_run(session: Session, tuner: str):
     run = getattr(session.recipe.sft, tuner, None)
     if run is None:
         raise ValueError(f"{session.recipe.source}: sft.{tuner} is not set, so this recipe skips {tuner} SFT")
-    dataset = Path(dataset or session.run.input("data", "sft"))
-    validate_file(dataset, "sft")
-    kw = _common(session, "sft", tuner, Path(model or student_model(session)), dataset)
     if run.tuner_type != tuner:
         raise ValueError(f"{session.recipe.source}: sft.{tuner}.tuner_type is {run.tuner_type!r}")
+    return run
+
+
+# The *_command functions build a job from paths given to them and read no file: the notebook's
+# *_job checks its inputs first, and cookbook.plan prints the same job before the inputs exist.
+
+def sft_command(session: Session, tuner: str, dataset: Path, model: Path | str) -> TrainJob:
+    """The ``swift sft`` job of :func:`sft_job`, from the given dataset and model."""
+    run = _sft_run(session, tuner)
+    kw = _common(session, "sft", tuner, model, dataset)
     return _job(session, "sft", sft_flags(run, session.recipe.train, **kw), kw["output_dir"], f"sft-{tuner}")
+
+
+def pair_files(session: Session) -> dict[str, Path]:
+    """Where the ``dpo`` and ``cogpo`` pairs of notebook 05 are (or will be): 02's files, or the
+    SFT student's own mistakes' when the recipe sets ``preference.own_mistakes``."""
+    from cookbook.train.own_mistakes import pair_paths
+
+    if session.recipe.preference.own_mistakes is None:
+        return {kind: session.run.input("data", kind) for kind in ("dpo", "cogpo")}
+    return pair_paths(session.run.stage_dir("preference"))
 
 
 def preference_pairs(session: Session, model: Path) -> tuple[dict[str, Path], dict[str, int] | None]:
@@ -55,10 +79,10 @@ def preference_pairs(session: Session, model: Path) -> tuple[dict[str, Path], di
     (cookbook.train.own_mistakes), else notebook 02's pairs as they are (counts None)."""
     from cookbook.train.own_mistakes import find_mistakes, one_row_per_question, write_pairs
 
-    files = {kind: session.run.input("data", kind) for kind in ("dpo", "cogpo")}
     own = session.recipe.preference.own_mistakes
     if own is None:
-        return files, None
+        return pair_files(session), None
+    files = {kind: session.run.input("data", kind) for kind in ("dpo", "cogpo")}
     # A strong SFT student slips rarely: one round of questions gave a 74% student 289 pairs and a
     # 29.5% one 604, so 40 DPO steps saw each pair 1.2 times or 0.6 times, and the strong one
     # lost accuracy (8 broken, 1 fixed; measured). With own.pairs set, rounds are asked until
@@ -86,12 +110,22 @@ def preference_pairs(session: Session, model: Path) -> tuple[dict[str, Path], di
 
 def preference_job(session: Session, kind: str, dataset: Path) -> TrainJob:
     """``swift rlhf --rlhf_type dpo`` on ``dataset``; kind "dpo", or "cogpo" (per-pair beta)."""
-    section = session.recipe.preference
-    run = getattr(section, kind, None)
+    _preference_run(session, kind)
+    validate_file(dataset, kind)
+    return preference_command(session, kind, Path(dataset), session.start_model(session.recipe.preference))
+
+
+def _preference_run(session: Session, kind: str):
+    run = getattr(session.recipe.preference, kind, None)
     if run is None:
         raise ValueError(f"{session.recipe.source}: preference.{kind} is not set")
-    validate_file(dataset, kind)
-    kw = _common(session, "preference", kind, session.start_model(section), Path(dataset))
+    return run
+
+
+def preference_command(session: Session, kind: str, dataset: Path, model: Path | str) -> TrainJob:
+    """The job of :func:`preference_job`, from the given pairs and start model."""
+    run = _preference_run(session, kind)
+    kw = _common(session, "preference", kind, model, dataset)
     flags = dpo_flags(run, session.recipe.train, cogpo=kind == "cogpo", **kw)
     return _job(session, "rlhf", flags, kw["output_dir"], kind)
 
@@ -121,5 +155,13 @@ def grpo_job(session: Session, dataset: Path | None = None) -> TrainJob:
         raise ValueError(f"{session.recipe.source}: grpo.run is not set")
     dataset = Path(dataset or session.run.input("data", "grpo"))
     validate_file(dataset, "grpo")
-    kw = _common(session, "grpo", "grpo", session.start_model(section), dataset)
+    return grpo_command(session, dataset, session.start_model(section))
+
+
+def grpo_command(session: Session, dataset: Path, model: Path | str) -> TrainJob:
+    """The job of :func:`grpo_job`, from the given prompts and start model."""
+    section = session.recipe.grpo
+    if section.run is None:
+        raise ValueError(f"{session.recipe.source}: grpo.run is not set")
+    kw = _common(session, "grpo", "grpo", model, dataset)
     return _job(session, "rlhf", grpo_flags(section.run, session.recipe.train, **kw), kw["output_dir"], "grpo")
