@@ -52,12 +52,17 @@ its share of the GPU and nothing else: what it must fit inside that share is its
 (split over ``tensor_parallel_size``) and one ``max_model_len`` sequence's KV cache, or it
 refuses to start.
 
+**Inference in a process of its own** (evalscope's checkpoint, ``swift deploy``, the KD
+teacher pass under transformers): the weights, a batch's logits and the KV cache of the
+answers generated at once (``2 x layers x key/value width`` values a token).
+
 **Overhead**: ``OVERHEAD_GIB`` for the CUDA context, cuBLAS workspaces, NCCL buffers and
 the caching allocator's fragmentation: what ``nvidia-smi`` shows above the tensors.
 
 **Checks against published measurements** (:data:`CHECKS`, asserted in tests/test_memory.py
 within ``TOLERANCE``, 15%). The ms-swift figures are the peak GPU memory written at the top
-of each example script (ms-swift at commit 3602360a, August 2026); their datasets are
+of each example script (ms-swift at commit 3602360a, August 2026; it writes "22GB" and
+"17.2GiB" for the same nvidia-smi reading, both taken as GiB here); their datasets are
 short chat rows, so the length used is what those rows reach, stated with each check:
 
 1. ZeRO paper, Figure 1 (https://arxiv.org/abs/1910.02054): model states of a 7.5B model
