@@ -331,7 +331,8 @@ class TrainShared(Section):
     """How every training stage runs: processes, DeepSpeed, precision, SwanLab."""
 
     nproc: int = Field(1, gt=0, description="processes per node (GPUs); > 1 launches torchrun (NPROC_PER_NODE)")
-    deepspeed: str | None = Field(None, description="zero2 | zero3 | zero2_offload | zero3_offload | a JSON file (GPU)")
+    deepspeed: str | None = Field(None, description="zero2 | zero3 | zero2_offload | zero3_offload (the files in "
+                                     "cookbook/train/deepspeed/, passed by path) | a JSON file of yours (GPU)")
     torch_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     model_type: str | None = Field(None, description="ms-swift model_type, needed for a local folder it cannot name")
     template: str | None = Field(None, description="ms-swift chat template, likewise (qwen2_5 for the tiny world)")

@@ -9,6 +9,7 @@ import pytest
 from cookbook import plan
 from cookbook.recipe import load_recipe
 from cookbook.run import OUTPUTS, PRODUCED_BY
+from cookbook.train.args import DEEPSPEED_DIR
 
 RECIPES = ["tiny", "workshop", "full", "tutorial"]
 
@@ -60,7 +61,8 @@ def test_full_plan_holds_thoughty_settings_under_torchrun_with_8_processes(tmp_p
     shell, runs = step(steps, "sft-full").lines
     assert shell.startswith("NPROC_PER_NODE=8 swift sft ")
     assert flags_of(shell).items() >= {"model": "Qwen/Qwen3-8B", "tuner_type": "full", "learning_rate": "5e-05",
-                                       "num_train_epochs": "3.0", "max_length": "8192", "deepspeed": "zero3"}.items()
+                                       "num_train_epochs": "3.0", "max_length": "8192",
+                                       "deepspeed": str(DEEPSPEED_DIR / "zero3.json")}.items()
     assert "-m torch.distributed.run --nproc_per_node 8 " in runs and runs.endswith(shell.split("swift sft ")[1])
 
 

@@ -1,9 +1,12 @@
 """The ms-swift flags built from recipes: what each recipe field becomes on the command line."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from cookbook.recipe import RecipeError, load_recipe
-from cookbook.train.args import dpo_flags, grpo_flags, sft_flags, shell_command
+from cookbook.train.args import DEEPSPEED_DIR, DEEPSPEED_PRESETS, dpo_flags, grpo_flags, sft_flags, shell_command
 
 KW = {"model": "/models/student", "dataset": "/data/sft.jsonl", "output_dir": "/run/sft/full", "seed": 7,
       "name": "tiny-full"}
@@ -59,7 +62,7 @@ def test_full_recipe_runs_eight_processes_with_zero3(monkeypatch):
     monkeypatch.setenv("SWANLAB_API_KEY", "k")
     r = load_recipe("recipes/full.yaml")
     f = as_dict(sft_flags(r.sft.full, r.train, **KW))
-    assert r.train.nproc == 8 and f["deepspeed"] == "zero3"
+    assert r.train.nproc == 8 and f["deepspeed"] == str(DEEPSPEED_DIR / "zero3.json")  # the cookbook's file, by path
     assert shell_command("sft", sft_flags(r.sft.full, r.train, **KW), r.train.nproc).startswith(
         "NPROC_PER_NODE=8 swift sft ")
 
@@ -95,6 +98,55 @@ def test_deepspeed_must_be_a_preset_or_a_file(tiny, tmp_path):
     config.write_text("{}")
     f = as_dict(sft_flags(tiny.sft.full, tiny.train.model_copy(update={"deepspeed": str(config)}), **KW))
     assert f["deepspeed"] == str(config)
+
+
+@pytest.mark.parametrize("preset", DEEPSPEED_PRESETS)
+def test_a_deepspeed_preset_reaches_ms_swift_as_the_cookbooks_file(tiny, preset):
+    f = as_dict(sft_flags(tiny.sft.full, tiny.train.model_copy(update={"deepspeed": preset}), **KW))
+    path = Path(f["deepspeed"])
+    assert path.is_absolute() and path == DEEPSPEED_DIR / f"{preset}.json" and path.is_file()
+
+
+def test_a_runs_own_deepspeed_overrides_the_shared_one():
+    r = load_recipe("recipes/workshop.yaml")  # sft.full: zero3_offload, train: none
+    assert as_dict(sft_flags(r.sft.full, r.train, **KW))["deepspeed"] == str(DEEPSPEED_DIR / "zero3_offload.json")
+    assert "deepspeed" not in as_dict(sft_flags(r.sft.lora, r.train, **KW))
+
+
+@pytest.mark.parametrize("preset", DEEPSPEED_PRESETS)
+def test_each_deepspeed_file_says_what_it_is_for_and_its_memory(preset):
+    config = json.loads((DEEPSPEED_DIR / f"{preset}.json").read_text())
+    comment = " ".join(config["_comment"])
+    assert "For:" in comment and " GB" in comment  # its use, and a published memory figure
+    assert any(source in comment for source in ("ZeRO", "ms-swift", "DeepSpeed"))  # ... with its source
+    stage = config["zero_optimization"]["stage"]
+    assert preset.startswith(f"zero{stage}")
+    offloaded = {k: v["device"] for k, v in config["zero_optimization"].items() if k.startswith("offload_")}
+    assert all(d == ("cpu" if preset.endswith("_offload") else "none") for d in offloaded.values())
+    if preset == "zero3_offload":
+        assert offloaded == {"offload_optimizer": "cpu", "offload_param": "cpu"}
+
+
+@pytest.mark.parametrize("preset", DEEPSPEED_PRESETS)
+def test_each_deepspeed_file_has_ms_swifts_keys_and_auto_values(preset):
+    """The keys ms-swift 4.6 ships in swift/config/<preset>.json, whose "auto" values the HF Trainer
+    fills from the run's own flags (batch size, accumulation, clipping, bf16): a file that set
+    them by hand would disagree with the recipe. A new ms-swift that changes its files shows here."""
+    swift = pytest.importorskip("swift")
+    shipped = json.loads((Path(swift.__file__).parent / "config" / f"{preset}.json").read_text())
+    ours = json.loads((DEEPSPEED_DIR / f"{preset}.json").read_text())
+    assert {k: v for k, v in ours.items() if k != "_comment"} == shipped
+    for key in ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
+                "gradient_clipping"):
+        assert ours[key] == "auto"
+    assert ours["bf16"]["enabled"] == "auto" and ours["fp16"]["enabled"] == "auto"
+
+
+def test_the_deepspeed_files_are_package_data():
+    import tomllib
+
+    data = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "deepspeed/*.json" in data["cookbook.train"]
 
 
 def test_extra_cannot_override_a_recipe_field(tiny):

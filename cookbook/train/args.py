@@ -20,7 +20,12 @@ from pathlib import Path
 from cookbook.recipe import DPORun, GRPORun, TrainRun, TrainShared
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "plugins"
-DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload")
+# The cookbook's DeepSpeed configurations, one JSON file per preset name a recipe may give
+# (train.deepspeed / <run>.deepspeed); each says in its "_comment" what it is for and its
+# published memory. ms-swift gets the file's path, not its own preset of the same name, so
+# the configuration a run used is the one in this repository, whatever ms-swift ships.
+DEEPSPEED_DIR = Path(__file__).resolve().parent / "deepspeed"
+DEEPSPEED_PRESETS = ("zero2", "zero2_offload", "zero3", "zero3_offload")
 # Fields of the stage-specific runs that their own flag builders pass (or map) themselves.
 _STAGE_FIELDS = {"beta", "rpo_alpha", "num_generations", "max_completion_length", "temperature", "reward_funcs",
                  "reward_weights", "soft_max_length", "soft_cache_length", "lmbda", "sft_alpha", "gkd_logits_topk"}
@@ -53,10 +58,7 @@ def _flags(pairs: dict) -> list[str]:
 def common_flags(run: TrainRun, shared: TrainShared, *, model: str | Path, dataset: str | Path,
                  output_dir: str | Path, seed: int, name: str) -> dict:
     """The flags every training command shares (as an ordered dict; None = not given)."""
-    deepspeed = run.deepspeed or shared.deepspeed
-    if deepspeed and deepspeed not in DEEPSPEED_PRESETS and not Path(deepspeed).exists():
-        raise ValueError(f"deepspeed: {deepspeed!r} is neither one of {', '.join(DEEPSPEED_PRESETS)} "
-                         f"nor an existing JSON file")
+    deepspeed = deepspeed_config(run.deepspeed or shared.deepspeed)
     flags = {
         "model": str(model),
         "model_type": shared.model_type,
@@ -84,6 +86,20 @@ def common_flags(run: TrainRun, shared: TrainShared, *, model: str | Path, datas
     flags |= own
     flags |= swanlab_flags(shared, name)
     return flags
+
+
+def deepspeed_config(deepspeed: str | None) -> str | None:
+    """The DeepSpeed JSON file ms-swift gets (``--deepspeed <path>``): a preset name's file under
+    cookbook/train/deepspeed/, or the recipe's own JSON file; None without DeepSpeed."""
+    if not deepspeed:
+        return None
+    if deepspeed in DEEPSPEED_PRESETS:
+        return str(DEEPSPEED_DIR / f"{deepspeed}.json")
+    if not Path(deepspeed).is_file():
+        raise ValueError(f"deepspeed: {deepspeed!r} is neither one of {', '.join(DEEPSPEED_PRESETS)} "
+                         f"(cookbook/train/deepspeed/) nor an existing JSON file; for another ZeRO stage, "
+                         f"copy one of those files and give its path")
+    return str(Path(deepspeed).resolve())
 
 
 def swanlab_flags(shared: TrainShared, name: str) -> dict:
