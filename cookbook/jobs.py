@@ -90,6 +90,8 @@ def run_resumable(out: Path, fp: str, label: str, train: Callable[[Path | None],
     out = Path(out)
     state_path = out / STATE_FILE
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    if not lead_node():
+        return _follow(out, fp, train)
     if state.get("fingerprint") not in (None, fp) or (not state and out.exists() and any(out.iterdir())):
         _say(f"{label}: the parameters, data or model changed since {out} was written; starting afresh")
         shutil.rmtree(out)
@@ -100,7 +102,8 @@ def run_resumable(out: Path, fp: str, label: str, train: Callable[[Path | None],
     out.mkdir(parents=True, exist_ok=True)
     done = checkpoints(out)
     resume = done[-1] if done else None
-    atomic_write_json(state_path, {"fingerprint": fp, "command": command, "finished": False})
+    atomic_write_json(state_path, {"fingerprint": fp, "command": command, "finished": False,
+                                   "resume_from": str(resume) if resume else None})
     if resume:
         _say(f"{label}: resuming from {resume.name} (an earlier run was interrupted)")
     t0 = time.time()
@@ -109,6 +112,29 @@ def run_resumable(out: Path, fp: str, label: str, train: Callable[[Path | None],
     atomic_write_json(state_path, {"fingerprint": fp, "command": command, "finished": True, "result": str(result),
                                    "seconds": seconds, "resumed_from": str(resume) if resume else None})
     return Outcome(result, seconds, resumed_from=resume)
+
+
+def _follow(out: Path, fp: str, train: Callable[[Path | None], Path], wait: float = 600.0) -> Outcome:
+    """A job across machines, on a node other than node 0. The output folder is shared (NAS, OSS,
+    CPFS) and node 0 alone owns it: it decides (reuse, resume, start afresh, which may empty the
+    folder), writes the state file, saves the checkpoints. This node waits for that decision in
+    the state file, follows it, and writes nothing there but its own log."""
+    state_path, deadline = out / STATE_FILE, time.time() + wait
+    while True:
+        state = json.loads(state_path.read_text()) if state_path.exists() else {}
+        if state.get("fingerprint") == fp and (state.get("finished") or "resume_from" in state):
+            break
+        if time.time() > deadline:
+            raise TimeoutError(f"node {nodes()[1]}: node 0 wrote no state for this job in {out / STATE_FILE} "
+                               f"within {wait:.0f} s (is the output folder shared between the machines?)")
+        time.sleep(0.5)
+    if state.get("finished"):
+        return Outcome(Path(state["result"]), state.get("seconds", 0.0), reused=True)
+    done = checkpoints(out)  # node 0's choice: its state may be an interrupted run's, older than the files
+    resume = done[-1] if done else None
+    t0 = time.time()
+    result = Path(train(resume))
+    return Outcome(result, round(time.time() - t0, 1), resumed_from=resume)
 
 
 def checkpoints(output_dir: str | Path) -> list[Path]:
@@ -157,6 +183,18 @@ def nodes() -> tuple[int, int]:
     except ValueError:
         raise ValueError(f"NNODES={os.environ.get('NNODES')!r} and NODE_RANK={os.environ.get('NODE_RANK')!r} "
                          "must be integers (the scheduler's job environment)") from None
+
+
+def lead_node() -> bool:
+    """This machine is node 0, or the only one."""
+    return nodes()[1] == 0
+
+
+def log_path(out: Path, name: str) -> Path:
+    """``out/name``; on node N > 0 of a job across machines ``out/<stem>.nodeN<suffix>``, so that the
+    nodes' logs do not overwrite each other in a shared output folder."""
+    rank = nodes()[1]
+    return out / name if rank == 0 else out / f"{Path(name).stem}.node{rank}{Path(name).suffix}"
 
 
 def use_torchrun(nproc: int, deepspeed: bool = False) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
+from cookbook import jobs
 from cookbook.io import write_jsonl
 from cookbook.kd.samples import encode_file
 from cookbook.kd.store import StoreError, StoreMeta, StoreWriter, TopKStore
@@ -180,3 +181,26 @@ def test_kd_lowers_the_measured_kl_to_the_teacher(toy, tmp_path):
                                  max_grad_norm=1.0))
     after = teacher_student_kl(teacher, result.model, samples)["forward_kl"]
     assert after < 0.5 * before
+
+
+@pytest.mark.slow
+def test_two_machines_give_the_same_steps_as_one_process_with_twice_the_batch(toy, tmp_path):
+    """Two "nodes" of one process each (NNODES=2, gloo on loopback), sharing the output folder as
+    machines share a NAS, equal one process with the batch of both."""
+    from tests.nodes import run_as_nodes
+
+    _, data, student, _ = toy
+    store = _oracle_store(tmp_path / "store", data, student)
+    one = run_offline_kd(_job(toy, store, tmp_path / "one", per_device_train_batch_size=4))
+    job = _job(toy, store, tmp_path / "nodes", per_device_train_batch_size=2)
+    spec = tmp_path / "nodes.json"
+    spec.write_text(json.dumps(job.to_dict()))
+    run_as_nodes("import sys; from cookbook.kd.trainer import job_from_json, run_offline_kd; "
+                 "run_offline_kd(job_from_json(sys.argv[1]), progress=False)", str(spec))
+    assert (tmp_path / "nodes" / "train.node1.log").exists()  # each node its own log
+    history = jobs.read_history(tmp_path / "nodes")
+    assert len(history) == 3
+    for a, b in zip(_steps(one), [(h["loss"], h["grad_norm"], h["tokens"], h["teacher_top1_is_label"])
+                                  for h in history], strict=True):
+        assert b[2] == a[2]
+        assert b[0] == pytest.approx(a[0], rel=1e-4) and b[1] == pytest.approx(a[1], rel=1e-4)

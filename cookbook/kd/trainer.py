@@ -375,9 +375,10 @@ def run_offline_kd(job: OfflineKDJob, progress: bool = True) -> OfflineKDResult:
         else:
             env = jobs.training_env(job.nproc)
             argv = job.argv(env)
-            code = jobs.run_logged(argv, out / LOG_FILE, env=env, cwd=out)
+            log = jobs.log_path(out, LOG_FILE)
+            code = jobs.run_logged(argv, log, env=env, cwd=out)
             if code != 0:
-                raise jobs.failure("offline KD under torchrun", code, out / LOG_FILE)
+                raise jobs.failure("offline KD under torchrun", code, log)
         return out / FINAL
 
     done = jobs.run_resumable(out, job.fingerprint(), "offline KD", run)

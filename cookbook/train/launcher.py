@@ -116,7 +116,10 @@ def content_named_data(flags: Sequence[str], folder: Path) -> list[str]:
             if not link.is_symlink() or link.resolve() != path:
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.unlink(missing_ok=True)
-                link.symlink_to(path)
+                try:
+                    link.symlink_to(path)
+                except FileExistsError:  # another node of the same job, in a shared folder, just made it
+                    pass
             arg = str(link)
         out.append(arg)
     return out
@@ -127,19 +130,20 @@ def content_named_data(flags: Sequence[str], folder: Path) -> list[str]:
 def launch(job: TrainJob, progress: bool = True, metric: str | None = None) -> TrainResult:
     """Run the job (or reuse / resume it); returns the last checkpoint. Raises TrainingFailed."""
     out = job.output_dir
+    log = jobs.log_path(out, LOG_FILE)
 
     def train(resume: Path | None) -> Path:
         extra = ["--resume_from_checkpoint", str(resume)] if resume else []
         run = replace(job, flags=content_named_data(job.flags, out / DATA_LINKS))
-        code = jobs.run_logged(run.argv(extra), out / LOG_FILE, env=jobs.training_env(job.nproc, job.env), cwd=out,
+        code = jobs.run_logged(run.argv(extra), log, env=jobs.training_env(job.nproc, job.env), cwd=out,
                                tick=_Progress(job.label, out, metric) if progress else None)
         if code != 0:
-            raise _failed(job, code, out / LOG_FILE)
+            raise _failed(job, code, log)
         return _final_checkpoint(out)
 
     done = jobs.run_resumable(out, job.fingerprint(), job.label, train, command=job.shell)
     return TrainResult(done.result, out, read_history(out), done.seconds, resumed_from=done.resumed_from,
-                       reused=done.reused, log=out / LOG_FILE)
+                       reused=done.reused, log=log)
 
 
 def run_swift(subcommand: str, flags: Sequence[str], log_path: Path, cwd: Path | None = None,
