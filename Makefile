@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 RECIPE     ?= recipes/tiny.yaml
 RUN_DIR    ?= runs/demo
 
-.PHONY: install world demo test test-fast lint bench clean download rehearse
+.PHONY: install world demo test test-fast lint bench clean download rehearse check-gpu-env gpu-check-wheels
 
 install: $(VENV)/.installed
 
@@ -35,7 +35,17 @@ test: install
 	$(PY) -m pytest
 
 test-fast: install  ## unit tests only: no notebook runs, no tiny world (builds nothing on a fresh clone)
-	$(PY) -m pytest -m "not slow and not world"
+	$(PY) -m pytest -m "not slow and not world and not network"
+
+check-gpu-env: install  ## constraints/gpu.txt resolves (pip --dry-run against the index; about a minute, downloads GBs)
+	$(PY) -m pytest -m network
+
+# ms-swift and the pure-Python packages a bare GPU machine (torch, transformers, peft,
+# accelerate and nothing else) lacks, as wheels for bench/gpu_check.py's offline install.
+GPU_CHECK_WHEELS ?= bench/wheels
+gpu-check-wheels: install  ## wheels for bench/gpu_check.py (176 MiB today: over a 64 MiB carry), carried to the GPU
+	rm -rf $(GPU_CHECK_WHEELS) && mkdir -p $(GPU_CHECK_WHEELS)
+	$(PY) bench/gpu_check.py --download-wheels $(GPU_CHECK_WHEELS)
 
 rehearse: install  ## a GPU recipe's notebooks on this CPU under its overlay: make rehearse RECIPE=recipes/workshop.yaml
 	$(PY) -m cookbook.toy.world
@@ -48,7 +58,8 @@ download: install  ## fetch models, benchmarks and IFEval's data ahead: make dow
 	$(PY) -m cookbook.eval.download --recipe $(RECIPE)
 
 bench: install
-	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "==> $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/*.py; do [ -e "$$b" ] || continue; [ "$$b" = bench/gpu_check.py ] && continue; \
+	  echo "==> $$b"; $(PY) $$b || exit 1; done  # gpu_check.py needs a GPU: run it there
 
 clean:
 	rm -rf runs .pytest_cache
