@@ -8,6 +8,7 @@ samples in a shuffle, or forgot the one-position shift would see another token t
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -151,8 +152,12 @@ def _steps(result):
 
 
 @pytest.mark.slow
-def test_two_processes_and_accumulation_give_the_same_steps_as_one_big_batch(toy, tmp_path):
-    """1 process x batch 4 == 1 x batch 2 x accumulation 2 == 2 processes (gloo) x batch 1 x accumulation 2."""
+def test_two_processes_two_machines_and_accumulation_give_the_same_steps_as_one_big_batch(toy, tmp_path):
+    """1 process x batch 4 == 1 x batch 2 x accumulation 2 == 2 processes (gloo) x batch 1 x accumulation 2
+    == two machines of one process x batch 2 (NNODES=2, gloo on loopback, started as a scheduler
+    starts them, sharing the output folder as machines share a NAS)."""
+    from tests.nodes import run_as_nodes
+
     _, data, student, _ = toy
     store = _oracle_store(tmp_path / "store", data, student)
     one = run_offline_kd(_job(toy, store, tmp_path / "one", per_device_train_batch_size=4))
@@ -160,8 +165,14 @@ def test_two_processes_and_accumulation_give_the_same_steps_as_one_big_batch(toy
                                     gradient_accumulation_steps=2))
     two = run_offline_kd(_job(toy, store, tmp_path / "two", per_device_train_batch_size=1,
                                   gradient_accumulation_steps=2, nproc=2))
-    assert len(_steps(two)) == 3
-    for other in (accum, two):
+    spec = tmp_path / "nodes.json"
+    spec.write_text(json.dumps(_job(toy, store, tmp_path / "nodes", per_device_train_batch_size=2).to_dict()))
+    run_as_nodes("import sys; from cookbook.kd.trainer import job_from_json, run_offline_kd; "
+                 "run_offline_kd(job_from_json(sys.argv[1]), progress=False)", str(spec))
+    assert (tmp_path / "nodes" / "train.node1.log").exists()  # each node its own log
+    nodes = SimpleNamespace(history=jobs.read_history(tmp_path / "nodes"))
+    assert len(_steps(two)) == len(_steps(nodes)) == 3
+    for other in (accum, two, nodes):
         for a, b in zip(_steps(one), _steps(other), strict=True):
             assert b[2] == a[2] and b[3] == a[3] == 1.0  # the same tokens, all aligned
             assert b[0] == pytest.approx(a[0], rel=1e-4) and b[1] == pytest.approx(a[1], rel=1e-4)
@@ -181,26 +192,3 @@ def test_kd_lowers_the_measured_kl_to_the_teacher(toy, tmp_path):
                                  max_grad_norm=1.0))
     after = teacher_student_kl(teacher, result.model, samples)["forward_kl"]
     assert after < 0.5 * before
-
-
-@pytest.mark.slow
-def test_two_machines_give_the_same_steps_as_one_process_with_twice_the_batch(toy, tmp_path):
-    """Two "nodes" of one process each (NNODES=2, gloo on loopback), sharing the output folder as
-    machines share a NAS, equal one process with the batch of both."""
-    from tests.nodes import run_as_nodes
-
-    _, data, student, _ = toy
-    store = _oracle_store(tmp_path / "store", data, student)
-    one = run_offline_kd(_job(toy, store, tmp_path / "one", per_device_train_batch_size=4))
-    job = _job(toy, store, tmp_path / "nodes", per_device_train_batch_size=2)
-    spec = tmp_path / "nodes.json"
-    spec.write_text(json.dumps(job.to_dict()))
-    run_as_nodes("import sys; from cookbook.kd.trainer import job_from_json, run_offline_kd; "
-                 "run_offline_kd(job_from_json(sys.argv[1]), progress=False)", str(spec))
-    assert (tmp_path / "nodes" / "train.node1.log").exists()  # each node its own log
-    history = jobs.read_history(tmp_path / "nodes")
-    assert len(history) == 3
-    for a, b in zip(_steps(one), [(h["loss"], h["grad_norm"], h["tokens"], h["teacher_top1_is_label"])
-                                  for h in history], strict=True):
-        assert b[2] == a[2]
-        assert b[0] == pytest.approx(a[0], rel=1e-4) and b[1] == pytest.approx(a[1], rel=1e-4)
