@@ -4,6 +4,8 @@ The package, from the notebooks down (an arrow: "may import"):
 
     rehearsal  `make rehearse`: a GPU recipe's notebooks on this CPU, under a declared overlay
                (the R1 API look-alike, hub dataset stand-ins, the Qwen3 stand-in)
+    plan       `python -m cookbook.plan`: every command a recipe will run, built by the stages'
+               own functions, with memory's GPU estimate per stage; runs nothing
         |
         v
     notebooks/NN_*.ipynb  (and cookbook.notebooks, the papermill runner of `make demo`)
@@ -17,14 +19,15 @@ The package, from the notebooks down (an arrow: "may import"):
             in-process scorer every training stage measures with
         |
         v
-    teacher OpenAI-compatible client (concurrency, retries, cache), local servers
+    teacher OpenAI-compatible client (concurrency, retries, cache, several endpoints, shards),
+            local servers and vLLM's accepted flags
     data    prompts, answers and verification, judges, selection, loaders, ms-swift writers
     toy     the tiny world: problems, tokenizer, toy models, benchmark folders
         |
         v
-    session  recipe  serving  run  jobs  procs  hub  io  paths  plots  environment
+    session  recipe  serving  memory  run  jobs  procs  hub  io  paths  plots  environment
              (the first and last cell; the validated recipe and every default; each model's
-             reasoning parser, template and thinking mode; the run directory
+             reasoning parser, template and thinking mode; the GPU memory estimate; the run directory
              and its manifest; the one runner of training jobs; child processes; model resolution
              and offline mode; atomic writes and hashes; where things live)
 
