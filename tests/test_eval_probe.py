@@ -183,3 +183,11 @@ def test_the_probe_carries_the_recipes_thinking_mode_into_in_process_generation(
     quick.score(None, None, plain[:2])
     quick.score(None, None, thinking[:2])
     assert seen == [{}, {"enable_thinking": False}]
+
+
+def test_a_gsm8k_answer_with_thousands_separators_is_read_as_02_reads_ground_truths():
+    from cookbook.data.questions import ground_truth
+
+    rows = [{"question": "q", "answer": "steps\n#### 1,234"}, {"question": "r", "answer": "#### 7"}]
+    assert [p.answer for p in P.parse_gsm8k(rows, "test.parquet")] == ["1234", "7"]
+    assert ground_truth(rows[0]["answer"]) == "1234"

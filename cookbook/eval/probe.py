@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cookbook.data.questions import ground_truth
 from cookbook.recipe import BenchmarkSlice, Recipe
 
 TOY_DEFAULT = "tiny-world:gsm8k_test"
@@ -158,7 +159,8 @@ def parse_gsm8k(rows: Sequence[dict], origin: str) -> list[ProbeProblem]:
         if "question" not in row or DELIM not in answer:
             raise ValueError(f"{origin}: row {i + 1} is not a GSM8K row (question, and an answer ending "
                              f"'{DELIM} <number>'): keys {sorted(row)}")
-        out.append(ProbeProblem(f"gsm8k/{SPLIT}/{i}", row["question"], answer.split(DELIM)[-1].strip()))
+        # The final number as 02 reads ground truths (commas dropped: "1,234" is 1234, not a pair)
+        out.append(ProbeProblem(f"gsm8k/{SPLIT}/{i}", row["question"], ground_truth(answer)))
     return out
 
 
