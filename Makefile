@@ -1,5 +1,6 @@
 # distill-cookbook: two commands do all the set-up on a fresh machine.
 #   make demo   the tiny profile end to end (installs, builds the tiny world, runs the notebooks)
+#   make gallery  docs/executed/ from the last demo run (RUN_DIR=runs/<name> for another run)
 #   make test   the same set-up, then the unit tests and every notebook in the tiny profile
 
 PYTHON     ?= $(shell command -v python3.11 || command -v python3)
@@ -12,7 +13,7 @@ TORCH_INDEX ?=
 RECIPE     ?= recipes/tiny.yaml
 RUN_DIR    ?= runs/demo
 
-.PHONY: install world demo test test-fast lint bench clean download rehearse check-gpu-env gpu-check-wheels
+.PHONY: install world demo gallery test test-fast lint bench clean download rehearse check-gpu-env gpu-check-wheels
 
 install: $(VENV)/.installed
 
@@ -29,6 +30,9 @@ world: install  ## rebuild the tiny world from scratch
 demo: install
 	$(PY) -m cookbook.toy.world
 	$(PY) -m cookbook.notebooks --recipe $(RECIPE) --run-dir $(RUN_DIR)
+
+gallery: install  ## docs/executed/: the last demo's executed notebooks (+ HTML up to 2 MB), cleaned, to commit
+	$(PY) -m cookbook.gallery --run-dir $(RUN_DIR)
 
 test: install
 	$(PY) -m cookbook.toy.world

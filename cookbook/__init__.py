@@ -6,6 +6,8 @@ The package, from the notebooks down (an arrow: "may import"):
                (the R1 API look-alike, hub dataset stand-ins, the Qwen3 stand-in)
     plan       `python -m cookbook.plan`: every command a recipe will run, built by the stages'
                own functions, with memory's GPU estimate per stage; runs nothing
+    gallery    `make gallery`: docs/executed/, a demo run's executed notebooks and their HTML,
+               checked against the committed code, without the machine's paths or secrets
         |
         v
     notebooks/NN_*.ipynb  (and cookbook.notebooks, the papermill runner of `make demo`)
