@@ -38,8 +38,8 @@ test: install
 	$(PY) -m cookbook.toy.world
 	$(PY) -m pytest
 
-test-fast: install  ## unit tests only: no notebook runs, no tiny world (builds nothing on a fresh clone)
-	$(PY) -m pytest -m "not slow and not world and not network"
+test-fast: install  ## unit tests only: no notebook runs, no tiny world, no browser (builds nothing on a fresh clone)
+	$(PY) -m pytest -m "not slow and not world and not network and not browser"
 
 check-gpu-env: install  ## constraints/gpu.txt resolves (pip --dry-run against the index; about a minute, downloads GBs)
 	$(PY) -m pytest -m network
