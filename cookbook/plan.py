@@ -229,7 +229,7 @@ def eval_steps(session: Session) -> list[Step]:
         if cand.is_api:
             estimate, gpus = None, 0
         elif served and protocol.serve == "vllm":
-            estimate = _server_estimate(recipe, model_ref, recipe.eval.vllm, True, copies=recipe.eval.servers)
+            estimate = _server_estimate(recipe, model_ref, recipe.eval.vllm, True, copies=recipe.eval.side_by_side)
             gpus = recipe.eval.vllm.tensor_parallel_size * recipe.eval.vllm.data_parallel_size
         else:  # a checkpoint in evalscope's process, or swift deploy (transformers): a batch of answers' KV cache
             estimate = _inference_estimate(recipe, model_ref, kv_tokens=protocol.batch_size * protocol.max_tokens)
@@ -326,7 +326,7 @@ def _server_estimate(recipe: Recipe, model_ref: str, sizing, vllm: bool, copies:
     one = estimate_vllm(shape, sizing.gpu_memory_utilization, gpu, sizing.tensor_parallel_size, sizing.max_model_len)
     if copies == 1:
         return one
-    # eval.servers side by side on the same GPUs: each takes its share
+    # eval.side_by_side servers on the same GPUs: each takes its share
     return Estimate({k: v * copies for k, v in one.parts.items()},
                     one.notes + (f"{copies} servers side by side, each {sizing.gpu_memory_utilization:g} of the GPU",))
 

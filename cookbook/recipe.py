@@ -290,8 +290,12 @@ class EvalSection(Section):
         "checkpoint", description="how local models run: in-process checkpoint, swift deploy or vllm serve")
     published: Published | None = Field(None, description="a published gain to compare with (the report)")
     vllm: VLLMSizing = Field(VLLMSizing(), description="each student's vllm serve (eval.serve: vllm)")
-    servers: int = Field(1, gt=0, description="served models evaluated side by side (1 on a GPU: each server "
-                         "takes the GPU's memory)")
+    side_by_side: int = Field(1, gt=0, description="models evaluated at once: served models each with its server, "
+                              "checkpoints each in a worker of one thread (2 on 2 CPU cores; 1 on one GPU: each "
+                              "takes the GPU's memory)")
+    isolate_scoring: bool = Field(True, description="score each math answer in a forked child under evalscope's "
+                                  "deadline, so a degenerate answer cannot hang math-verify; false: in-process, about "
+                                  "twice as fast on a CPU, for short answers only (the toy models')")
     reasoning_parser: ReasoningParser = Field(
         "auto", description="vllm serve's --reasoning-parser for the students; auto: by the model (cookbook.serving: "
         "qwen3 for Qwen3, none for a plain instruct base student, deepseek_r1 for students distilled on <think> "

@@ -8,9 +8,11 @@ and evalscope generates only the answers that are missing. A folder whose model 
 protocol changed is started afresh (``identity.json`` records both), and a finished one
 is not run again at all.
 
-evalscope runs in one worker process (``python -m cookbook.eval.runner JOBS.json``): its
+evalscope runs in worker processes (``python -m cookbook.eval.runner JOBS.json``), one at a
+time or ``eval.side_by_side`` at once: its
 logging set-up and progress bars stay out of the notebook (they go to
-``<out_dir>/worker.log``), and the notebook shows one line per finished run. Local
+``<out_dir>/worker.log``, or ``worker-lane<N>.log`` with several side by side), and the
+notebook shows one line per finished run. Local
 models run as checkpoints (``eval_type='llm_ckpt'``, batched) or, with ``serve='swift'``
 or ``'vllm'``, behind a local OpenAI-compatible server, one at a time; API models
 (``openai_api``) are sent ``batch_size`` requests at a time.
@@ -18,6 +20,7 @@ or ``'vllm'``, behind a local OpenAI-compatible server, one at a time; API model
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -138,11 +141,14 @@ def task_config(job: Job, protocol: Protocol, api_url: str | None = None) -> dic
 
 
 def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str | Path,
-             log: Callable[[str], None] = print, servers: int = 1, vllm_args: Sequence[str] = ()) -> list[Job]:
+             log: Callable[[str], None] = print, side_by_side: int = 1, vllm_args: Sequence[str] = (),
+             isolate_scoring: bool = True) -> list[Job]:
     """Evaluate every candidate on every benchmark of the protocol; returns all jobs (done now or before).
 
-    ``servers``: served candidates evaluated side by side (the recipe's eval.servers); ``vllm_args``:
-    each vllm serve's size (eval.vllm). Neither is part of the protocol: they change no answer."""
+    ``side_by_side``: models evaluated at once (the recipe's eval.side_by_side), each served model
+    with its own server, checkpoints and API models split over as many worker processes;
+    ``vllm_args``: each vllm serve's size (eval.vllm); ``isolate_scoring``: eval.isolate_scoring.
+    None of them is part of the protocol: they change no answer and no score."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = [Job(c, b, run_dir_for(out_dir, c, b)) for c in candidates for b in protocol.names]
@@ -155,25 +161,46 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
         ensure_ifeval_ready()  # fail here, with what to do, rather than half-way through
     direct = [j for j in todo if j.candidate.is_api or protocol.serve == "checkpoint"]
     served = [j for j in todo if j not in direct]
-    if direct:
-        _run_worker(direct, protocol, out_dir, log)
+    lanes = _lanes(direct, side_by_side)  # checkpoints and API models: one worker process per lane
+
+    running: list = []  # the worker processes of every lane and server, stopped together on an interrupt
+    worker_args = {"log": log, "running": running, "isolate_scoring": isolate_scoring}
+
+    def score_lane(i: int) -> None:
+        _run_worker(lanes[i], protocol, out_dir, name=f"lane{i + 1}" if len(lanes) > 1 else None, **worker_args)
+
     def serve_and_score(cand: Candidate) -> None:
         with ExitStack() as stack:
             server = stack.enter_context(server_for(cand, protocol, out_dir, vllm_args))
             mine = [j for j in served if j.candidate == cand]
-            _run_worker(mine, protocol, out_dir, log, api_url=server.base_url, name=cand.name)
+            _run_worker(mine, protocol, out_dir, api_url=server.base_url, name=cand.name, **worker_args)
 
-    candidates_served = list(dict.fromkeys(j.candidate for j in served))
-    if servers == 1:  # one server at a time: on a GPU each takes the GPU's memory
-        for cand in candidates_served:
-            serve_and_score(cand)
-    else:  # side by side: while one server starts (imports, loading), another answers
+    tasks = [(score_lane, i) for i in range(len(lanes))]
+    tasks += [(serve_and_score, c) for c in dict.fromkeys(j.candidate for j in served)]
+    if side_by_side == 1:  # one at a time: on a GPU each server or checkpoint takes the GPU's memory
+        for run, arg in tasks:
+            run(arg)
+    else:  # side by side: on a CPU each worker uses one core; while one server starts, another answers
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=servers) as pool:
-            for done in [pool.submit(serve_and_score, c) for c in candidates_served]:
-                done.result()
+        with ThreadPoolExecutor(max_workers=side_by_side) as pool:
+            try:
+                for finished in [pool.submit(run, arg) for run, arg in tasks]:
+                    finished.result()
+            except BaseException:  # a notebook's stop button reaches this thread only: stop the others' workers
+                pool.shutdown(cancel_futures=True, wait=False)
+                for proc in list(running):
+                    procs.stop(proc, grace=10)
+                raise
     return jobs
+
+
+def _lanes(jobs: list[Job], n: int) -> list[list[Job]]:
+    """Jobs in at most n lanes, each model's jobs in one lane, models dealt out in turn (a worker
+    process per lane loads evalscope once; the toy models' jobs take about equal time)."""
+    models = list(dict.fromkeys(j.candidate for j in jobs))
+    lanes = [[j for j in jobs if models.index(j.candidate) % n == i] for i in range(min(n, len(models)))]
+    return [lane for lane in lanes if lane]
 
 
 def server_for(candidate: Candidate, protocol: Protocol, out_dir: Path, vllm_args: Sequence[str] = ()):
@@ -201,15 +228,19 @@ def server_for(candidate: Candidate, protocol: Protocol, out_dir: Path, vllm_arg
 
 
 def _run_worker(jobs: list[Job], protocol: Protocol, out_dir: Path, log: Callable[[str], None],
-                api_url: str | None = None, name: str | None = None) -> None:
+                api_url: str | None = None, name: str | None = None, running: list | None = None,
+                isolate_scoring: bool = True) -> None:
     spec = out_dir / (f"jobs-{name}.json" if name else "jobs.json")  # one file per worker running at once
     data = {b: protocol.plan(b).data_sha256() for b in dict.fromkeys(j.benchmark for j in jobs)}
     atomic_write_json(spec, {"jobs": [{"task": task_config(job, protocol, api_url), "benchmark": job.benchmark,
                                        "model": job.candidate.name, "api_key_env": job.candidate.api_key_env,
-                                       "data_sha256": data[job.benchmark]} for job in jobs]})
+                                       "data_sha256": data[job.benchmark]} for job in jobs],
+                             "isolate_scoring": isolate_scoring})
     log_file = out_dir / (f"worker-{name}.log" if name else "worker.log")
     proc = procs.start([sys.executable, "-m", "cookbook.eval.runner", str(spec)], log_path=log_file,
                        stdout=subprocess.PIPE)
+    if running is not None:
+        running.append(proc)
     try:
         for line in proc.stdout:
             if line.startswith(PROGRESS):
@@ -247,6 +278,18 @@ def worker(spec_path: str) -> int:
     from evalscope import TaskConfig, run_task
 
     from cookbook.eval.candidates import api_key
+
+    # Frozen: the collector no longer walks the imported modules' objects, nor do evalscope's forked
+    # scoring children copy them on write.
+    gc.freeze()
+    if not spec.get("isolate_scoring", True):
+        # evalscope 1.14 runs each math-verify call in a child forked from this process, under a deadline
+        # (evalscope.metrics.math.isolation); with torch and the model loaded, the fork costs more than the
+        # scoring: 100 toy answers took 14-18 s with it and 8 s in-process (measured on 2 cores). In-process
+        # has no deadline, so a recipe turns it off only for short answers (eval.isolate_scoring).
+        import evalscope.metrics.math.parser as math_parser
+
+        math_parser.isolation_available = lambda: False
 
     shared_cache = datasets.config.HF_DATASETS_CACHE
     for job in spec["jobs"]:

@@ -32,8 +32,9 @@ def evaluate_run(session, candidates: Sequence[Candidate], protocol: Protocol,
                  log: Callable[[str], None] = print) -> list[BenchmarkResult]:
     """Run (or resume) every model x benchmark into <run>/eval/ and summarise each run."""
     out_dir = session.run.stage_dir("eval")
-    jobs = evaluate(candidates, protocol, out_dir, log=log, servers=session.recipe.eval.servers,
-                    vllm_args=session.recipe.eval.vllm.serve_args())
+    shape = session.recipe.eval  # how the runs are laid out, which changes no score
+    jobs = evaluate(candidates, protocol, out_dir, log=log, side_by_side=shape.side_by_side,
+                    vllm_args=shape.vllm.serve_args(), isolate_scoring=shape.isolate_scoring)
     count = tokenizer_counter(token_ruler(candidates))
     results = [summarise(j.work_dir, j.candidate.name, j.benchmark, count) for j in jobs]
     check_scored(results, protocol)
