@@ -224,7 +224,9 @@ def test_how_a_local_teacher_is_served_is_the_recipes_choice(monkeypatch, tmp_pa
     monkeypatch.setattr(endpoint, "swift_deploy", fake_swift)
     teacher = endpoint.open_teacher(load_recipe("recipes/tiny.yaml"))  # serve: swift, even with a GPU
     assert started["command"] == "swift" and (started["model_type"], started["template"]) == ("qwen2", "qwen2_5")
-    assert teacher.config.concurrency == 16 and teacher.config.requests_per_minute is None
+    # the server batches as many requests as the client keeps in flight: the recipe's concurrency
+    assert started["max_batch_size"] == teacher.config.concurrency == 64
+    assert teacher.config.requests_per_minute is None
 
 
 def test_an_api_teacher_gets_the_recipes_pacing_and_prices():
