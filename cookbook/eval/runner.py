@@ -9,13 +9,12 @@ protocol changed is started afresh (``identity.json`` records both), and a finis
 is not run again at all.
 
 evalscope runs in worker processes (``python -m cookbook.eval.runner JOBS.json``), one at a
-time or ``eval.side_by_side`` at once: its
-logging set-up and progress bars stay out of the notebook (they go to
-``<out_dir>/worker.log``, or ``worker-lane<N>.log`` with several side by side), and the
-notebook shows one line per finished run. Local
-models run as checkpoints (``eval_type='llm_ckpt'``, batched) or, with ``serve='swift'``
-or ``'vllm'``, behind a local OpenAI-compatible server, one at a time; API models
-(``openai_api``) are sent ``batch_size`` requests at a time.
+time or ``eval.side_by_side`` at once: their logging set-up and progress bars stay out of the
+notebook (they go to ``<out_dir>/worker.log``, or ``worker-lane<N>.log`` with several side by
+side), and the notebook shows one line per finished run. Local models run as checkpoints
+(``eval_type='llm_ckpt'``, batched) or, with ``serve='swift'`` or ``'vllm'``, behind a local
+OpenAI-compatible server each; API models (``openai_api``) are sent ``batch_size`` requests at
+a time.
 """
 
 from __future__ import annotations
@@ -198,9 +197,8 @@ def evaluate(candidates: Sequence[Candidate], protocol: Protocol, out_dir: str |
 def _lanes(jobs: list[Job], n: int) -> list[list[Job]]:
     """Jobs in at most n lanes, each model's jobs in one lane, models dealt out in turn (a worker
     process per lane loads evalscope once; the toy models' jobs take about equal time)."""
-    models = list(dict.fromkeys(j.candidate for j in jobs))
-    lanes = [[j for j in jobs if models.index(j.candidate) % n == i] for i in range(min(n, len(models)))]
-    return [lane for lane in lanes if lane]
+    lane_of = {c: i % n for i, c in enumerate(dict.fromkeys(j.candidate for j in jobs))}
+    return [[j for j in jobs if lane_of[j.candidate] == i] for i in range(min(n, len(lane_of)))]
 
 
 def server_for(candidate: Candidate, protocol: Protocol, out_dir: Path, vllm_args: Sequence[str] = ()):
