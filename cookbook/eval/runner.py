@@ -287,6 +287,9 @@ def worker(spec_path: str) -> int:
         # has no deadline, so a recipe turns it off only for short answers (eval.isolate_scoring).
         import evalscope.metrics.math.parser as math_parser
 
+        if not callable(getattr(math_parser, "isolation_available", None)):  # a renamed hook would do nothing
+            raise RuntimeError("eval.isolate_scoring: false needs evalscope.metrics.math.parser.isolation_available "
+                               "(evalscope 1.14); this evalscope has none: set it true")
         math_parser.isolation_available = lambda: False
 
     shared_cache = datasets.config.HF_DATASETS_CACHE
