@@ -64,7 +64,8 @@ class PlannedRun:
 
 def trained_models(recipe: Recipe) -> dict[str, list[str]]:
     """The model outputs each stage records, for the runs the recipe sets (a run left unset is skipped)."""
-    runs = {"sft": {"model-full": recipe.sft.full, "model-lora": recipe.sft.lora},
+    runs = {"sft": {"model-full": recipe.sft.full, "model-lora": recipe.sft.lora,
+                    "model-unselected": recipe.sft.full if recipe.sft.compare_selection else None},
             "kd": {"model-kd-offline": recipe.kd.offline, "model-gkd": recipe.kd.gkd},
             "preference": {"model-dpo": recipe.preference.dpo, "model-cogpo": recipe.preference.cogpo},
             "grpo": {"model-grpo": recipe.grpo.run}}
@@ -133,6 +134,11 @@ def sft_steps(session: Session) -> list[Step]:
             continue
         job = sft_command(session, tuner, session.run.input("data", "sft"), planned_model(recipe.student_model))
         steps += _train_steps(session, "sft", job, run, recipe.student_model, OUTPUTS["sft"][f"model-{tuner}"])
+    if recipe.sft.compare_selection and recipe.sft.full is not None:
+        job = sft_command(session, "full", session.run.input("data", "sft_unselected"),
+                          planned_model(recipe.student_model), name="unselected")
+        steps += _train_steps(session, "sft", job, recipe.sft.full, recipe.student_model,
+                              OUTPUTS["sft"]["model-unselected"])
     return steps
 
 

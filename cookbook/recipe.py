@@ -409,6 +409,9 @@ class GRPORun(TrainRun):
 class SFTSection(Section):
     full: TrainRun | None = Field(None, description="full fine-tuning; None skips it")
     lora: TrainRun | None = Field(None, description="LoRA; None skips it")
+    compare_selection: bool = Field(
+        False, description="also train sft.full on every verified chain, one per question, without the RV "
+        "band (02's sft_unselected file): what selection does to accuracy and length (model-unselected)")
 
 
 def _beta_range(value: list[float]) -> list[float]:

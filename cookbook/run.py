@@ -35,8 +35,8 @@ __doc__ += "\n".join(f"  {stage:<11} {nb}.ipynb" for stage, nb in PRODUCED_BY.it
 # cookbook.plan names an output by it before the stage has run. tests/test_plan.py checks that
 # each notebook writes these names.
 OUTPUTS = {
-    "data": {name: f"data/{name}.jsonl" for name in ("sft", "kd", "dpo", "cogpo", "grpo")},
-    "sft": {name: f"sft/{name}" for name in ("model-full", "model-lora")},
+    "data": {name: f"data/{name}.jsonl" for name in ("sft", "sft_unselected", "kd", "dpo", "cogpo", "grpo")},
+    "sft": {name: f"sft/{name}" for name in ("model-full", "model-lora", "model-unselected")},
     "kd": {name: f"kd/{name}" for name in ("model-kd-offline", "model-gkd")},
     "preference": {name: f"preference/{name}" for name in ("model-dpo", "model-cogpo")},
     "grpo": {"model-grpo": "grpo/model-grpo"},

@@ -36,6 +36,19 @@ def test_02_counts_add_up_and_files_are_valid(demo_run):
     assert betas <= {0.1, 0.5} and 0.1 in betas  # CogPO pairs of different kinds carry different beta
 
 
+def test_02_rewrites_the_teachers_rambling_and_terse_chains_into_the_band(demo_run):
+    # The toy teacher samples three styles (cookbook.toy.problems.STYLES); the rule-based judge
+    # puts verbose chains above the RV band and terse ones below, and the rewrites bring the
+    # right ones back, verified again. Without them selection would lose most questions.
+    run_dir, _ = demo_run
+    m = stage(run_dir, "data")["metrics"]
+    assert m["rewrite_long2short"] >= 0.2 * m["generated_records"] and m["rewrite_short2long"] > 0, m
+    assert m["rewrites_verified"] >= 0.95 * (m["rewrite_long2short"] + m["rewrite_short2long"]), m
+    assert m["selection_kept"] >= 0.9 * m["questions"], m
+    unselected = validate_file(run_dir / stage(run_dir, "data")["outputs"]["sft_unselected"]["path"], "sft")
+    assert unselected == m["rows_sft_unselected"] >= 0.9 * m["questions"]
+
+
 def test_no_training_row_leaks_a_test_question(demo_run, world):
     run_dir, _ = demo_run
     test_questions = {p.question for p in world.problems("gsm8k_test")}

@@ -33,10 +33,20 @@ def test_sft_on_the_teachers_cot_raises_accuracy_beyond_chance(demo_run):
     assert m["wall_seconds"] > 0  # recorded; how long it may take is for bench/, not a timed test
 
 
+def test_the_student_on_selected_chains_answers_shorter_and_no_worse(demo_run):
+    # DistillQwen-ThoughtX's lesson (issue 15.3): selected and rewritten chains (RV in band)
+    # against every verified chain, same questions, same settings. Bar: at most 0.75x the
+    # tokens per answer, and not significantly less accurate (McNemar's exact test).
+    run_dir, _ = demo_run
+    m = stage(run_dir, "sft")["metrics"]
+    assert m["selection_tokens_ratio"] <= 0.75, m
+    assert not (m["selection_broken"] > m["selection_fixed"] and m["selection_p_mcnemar"] < 0.05), m
+
+
 def test_models_are_merged_loadable_folders(demo_run):
     run_dir, _ = demo_run
     out = stage(run_dir, "sft")["outputs"]
-    for name in ("model-full", "model-lora"):
+    for name in ("model-full", "model-lora", "model-unselected"):
         folder = run_dir / out[name]["path"]
         assert (folder / "config.json").exists() and (folder / "model.safetensors").exists()
         assert (folder / "tokenizer_config.json").exists()

@@ -57,3 +57,16 @@ def test_impossible_request_fails_clearly(monkeypatch):
     monkeypatch.setattr(problems, "make_problem", lambda *a: same)  # a space of one problem
     with pytest.raises(ValueError, match="cannot draw 2 distinct problems"):
         problems.generate(2, {1: 1.0}, seed=0, split="x")
+
+
+@pytest.mark.parametrize("level", sorted(LEVELS))
+def test_the_teachers_three_styles_reach_the_answer_and_differ_in_length(level):
+    for p in generate(100, {level: 1.0}, seed=0, split="styles"):
+        assert _eval_cot_result(p.verbose_cot) == p.answer
+        assert p.terse_cot.endswith(f"-> {p.answer}.")
+        assert len(p.terse_cot) < len(p.digit_cot) < len(p.verbose_cot)
+        assert p.verbose_cot.startswith("Let me read the question again.") and p.verbose_cot.count("double-check") == 1
+        for line in p.terse_cot.splitlines()[1:]:  # each column sum in a terse line is true
+            for x, op, y, carry, s in re.findall(r"(\d)([+-])(\d)([+-]1)?=(\d+)", line):
+                value = int(x) + int(y) + (1 if carry else 0) if op == "+" else (int(x) - int(y) - (1 if carry else 0)) % 10
+                assert value == int(s), line

@@ -15,6 +15,23 @@ def test_teacher_is_strong_and_student_is_weak(world):
     assert models["student-base"]["parameters"] < models["teacher"]["parameters"]
 
 
+def test_teacher_follows_the_instructions_constraints_and_the_base_student_does_not(world):
+    # Strict prompt-level accuracy on the toy IFEval split, by evalscope's own checkers
+    # (cookbook.toy.instructions.check), greedy, measured when the world was built.
+    teacher, student = (world.info["models"][m]["ifeval_strict_prompt"] for m in ("teacher", "student-base"))
+    assert teacher["all"] >= 0.80 and student["all"] <= 0.20
+    for lang in ("en", "zh"):  # both languages, or a student could gain in one only
+        assert teacher[lang] >= 0.70 and student[lang] <= 0.25, lang
+
+
+def test_no_evaluation_instruction_leaks_into_training(world):
+    evaluation = {r["prompt"] for r in world.instructions("ifeval")}
+    assert len(evaluation) == WorldSpec().instruction_splits["ifeval"]
+    for split in ("instructions_train", "teacher_instructions", "student_instructions"):
+        rows = world.instructions(split)
+        assert {r["lang"] for r in rows} == {"en", "zh"} and not evaluation & {r["prompt"] for r in rows}, split
+
+
 def test_fingerprint_is_stable_and_changes_with_the_spec():
     assert WorldSpec().fingerprint() == WorldSpec().fingerprint()
     assert WorldSpec(seed=1).fingerprint() != WorldSpec().fingerprint()

@@ -13,6 +13,7 @@ extends a too-brief one. Both keep the answer; the rewritten record carries
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Literal
@@ -137,3 +138,49 @@ def rewrite(records: Iterable[CoTRecord], chat: Chat, kind: Rewrite) -> tuple[li
             out.append(apply_rewrite(r, reply, kind))
     counts["rewritten"] = len(out)
     return out, counts
+
+
+def rewrite_kinds(records: Iterable[CoTRecord], rv_band: tuple[int, int]) -> list[tuple[CoTRecord, Rewrite]]:
+    """The scored records outside the RV band, each with the rewrite that brings it in.
+
+    Only chains known to be right are worth rewriting: a rewrite keeps the answer.
+    """
+    low, high = rv_band
+    return [(r, "long2short" if r.rv > high else "short2long") for r in records
+            if r.correct and r.rv is not None and not low <= r.rv <= high]
+
+
+_RECHECK = re.compile(r"^Wait, let me double-check.*?^Yes, [^\n]*\n?", re.DOTALL | re.MULTILINE)
+_TERSE_LINE = re.compile(r"^(\d+)([+-])(\d+): [^\n]* -> \d+\.$", re.MULTILINE)
+
+
+class RuleBasedToyRewriter:
+    """RULE-BASED stand-in for the teacher's long2short / short2long rewrites, for the tiny
+    world's arithmetic chains only (not an LLM; a real teacher gets the prompts in
+    ``cookbook/data/prompts/cot_long2short.yaml`` and ``cot_short2long.yaml``).
+
+    The toy teacher rambles in one known way (the question re-read, the last change
+    worked out twice) and is terse in one known way (a change's column sums on one line),
+    so the rewrites are text edits: long2short deletes the re-read and the re-check;
+    short2long writes each terse line out column by column, the toy teacher's normal
+    chain. The answer is kept; the rewritten chain is verified and scored again.
+    """
+
+    name = "rule-based-toy (not an LLM)"
+
+    def reply(self, record: CoTRecord, kind: Rewrite) -> str:
+        """The rewritten reply, in the thinking format a teacher would send."""
+        _check_kind(kind)
+        if kind == "long2short":
+            chain = _RECHECK.sub("", record.reasoning.replace("Let me read the question again. ", "", 1))
+        else:
+            from cookbook.toy.problems import column_arithmetic
+
+            def columns(m: re.Match) -> str:
+                return "\n".join(column_arithmetic(int(m[1]), m[2], int(m[3])))
+
+            chain = _TERSE_LINE.sub(columns, record.reasoning.replace("Quickly: ", "", 1))
+            lines = chain.strip().splitlines()
+            if len(_TERSE_LINE.findall(record.reasoning)) > 1 and lines:  # the normal chain's summary
+                chain += f"\n{lines[0].rstrip(':')}={record.final_answer}."
+        return f"<think>\n{chain.strip()}\n</think>\n\n{record.answer}"

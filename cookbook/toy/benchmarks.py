@@ -8,35 +8,11 @@ they would load the hub copy, so the tiny profile exercises the real evaluation 
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from cookbook.io import atomic_write_text, write_jsonl
-from cookbook.toy.problems import ITEMS, NAMES, Problem
-
-# IFEval instruction ids that evalscope's checker registry knows, with their kwargs.
-IFEVAL_INSTRUCTIONS = [
-    ("punctuation:no_comma", {}),
-    ("change_case:english_lowercase", {}),
-    ("change_case:english_capital", {}),
-    ("detectable_format:title", {}),
-    ("length_constraints:number_words", {"relation": "less than", "num_words": 40}),
-    ("startend:end_checker", {"end_phrase": "Is there anything else I can help with?"}),
-]
-IFEVAL_TASKS = [
-    "Explain how to add two numbers with a carry",
-    "Describe how {name} counts {item}",
-    "Write a short note about sharing {item} with a friend",
-    "Tell a tiny story about {name} and some {item}",
-]
-IFEVAL_WORDING = {
-    "punctuation:no_comma": "Do not use any commas in your response.",
-    "change_case:english_lowercase": "Your entire response should be in English, and in all lowercase letters.",
-    "change_case:english_capital": "Your entire response should be in English, and in all capital letters.",
-    "detectable_format:title": "Your answer must contain a title, wrapped in double angular brackets, such as <<title>>.",
-    "length_constraints:number_words": "Answer with less than 40 words.",
-    "startend:end_checker": "Finish your response with this exact phrase: Is there anything else I can help with?",
-}
+from cookbook.toy.instructions import Instruction, ifeval_row
+from cookbook.toy.problems import Problem
 
 
 def gsm8k_row(p: Problem) -> dict:
@@ -66,21 +42,6 @@ def aime_row(p: Problem, year: int, index: int) -> dict:
     }
 
 
-def ifeval_rows(n: int, seed: int) -> list[dict]:
-    rng = random.Random(f"{seed}:ifeval")
-    rows = []
-    for key in range(1, n + 1):
-        instruction_id, kwargs = IFEVAL_INSTRUCTIONS[(key - 1) % len(IFEVAL_INSTRUCTIONS)]
-        task = rng.choice(IFEVAL_TASKS).format(name=rng.choice(NAMES)[0], item=rng.choice(ITEMS))
-        rows.append({
-            "key": key,
-            "prompt": f"{task}. {IFEVAL_WORDING[instruction_id]}",
-            "instruction_id_list": [instruction_id],
-            "kwargs": [kwargs],
-        })
-    return rows
-
-
 def write_dataset(folder: Path, config: str, splits: dict[str, list[dict]], nested: bool) -> Path:
     """Write splits as JSON lines plus the README.md header that declares them."""
     files = {}
@@ -96,7 +57,7 @@ def write_dataset(folder: Path, config: str, splits: dict[str, list[dict]], nest
     return folder
 
 
-def write_benchmarks(root: Path, splits: dict[str, list[Problem]], seed: int, ifeval_size: int) -> dict[str, Path]:
+def write_benchmarks(root: Path, splits: dict[str, list[Problem]], ifeval: list[Instruction]) -> dict[str, Path]:
     """All benchmark folders of the tiny world; returns name -> folder."""
     return {
         "gsm8k": write_dataset(root / "gsm8k", "main", {
@@ -111,6 +72,6 @@ def write_benchmarks(root: Path, splits: dict[str, list[Problem]], seed: int, if
         "aime25": write_dataset(root / "aime25", "default",
                                 {"test": [aime_row(p, 2025, i) for i, p in enumerate(splits["aime25"])]},
                                 nested=False),
-        "ifeval": write_dataset(root / "ifeval", "default", {"train": ifeval_rows(ifeval_size, seed)},
+        "ifeval": write_dataset(root / "ifeval", "default", {"train": [ifeval_row(i) for i in ifeval]},
                                 nested=False),
     }

@@ -12,6 +12,16 @@ Two ways of reasoning are written for every problem:
 * ``short_cot``: one line, ``23 + 45 - 17 = 51``. This is the base student's way. It asks
   the model to do the whole sum in its head, which a tiny model cannot learn quickly:
   that gap is what distillation closes, and it is the lesson of the cookbook.
+
+The teacher does not always reason at the same length, any more than R1 does. Its
+training mixes three styles (``STYLES``), so its sampled chains vary the way R1's do:
+
+* ``verbose_cot``: the question re-read, the column work, then "Wait, let me
+  double-check" and the last change worked out again: correct but redundant, what a
+  ThoughtX RV filter drops;
+* ``digit_cot``: the column work once (the "normal" chain);
+* ``terse_cot``: every change in one line of column sums, carries left implicit: short,
+  and more often wrong.
 """
 
 from __future__ import annotations
@@ -67,9 +77,47 @@ class Problem:
         return "\n".join(lines)
 
     @property
+    def verbose_cot(self) -> str:
+        # R1's rambling: the question re-read, and the last change worked out twice.
+        lines, value = [f"Let me read the question again. {self.expression}:"], self.start
+        for i, (op, n) in enumerate(self.steps):
+            work = column_arithmetic(value, op, n)
+            result = value + n if op == "+" else value - n
+            lines += work
+            if i == len(self.steps) - 1:
+                lines += [f"Wait, let me double-check {value}{op}{n}.", *work[1:-1], f"Yes, {value}{op}{n}={result}."]
+            value = result
+        if len(self.steps) > 1:
+            lines.append(f"{self.expression}={self.answer}.")
+        return "\n".join(lines)
+
+    @property
+    def terse_cot(self) -> str:
+        # One line per change: the column sums without words or carries ("7+5=12 2+4+1=7").
+        # "Quickly:" first, so the style is chosen at the chain's first token (see STYLES).
+        lines, value = [f"Quickly: {self.expression}:"], self.start
+        for op, n in self.steps:
+            result = value + n if op == "+" else value - n
+            lines.append(f"{value}{op}{n}: {compact_columns(value, op, n)} -> {result}.")
+            value = result
+        return "\n".join(lines)
+
+    def cot(self, style: str) -> str:
+        """The chain in one of ``STYLES``."""
+        return {"verbose": self.verbose_cot, "normal": self.digit_cot, "terse": self.terse_cot}[style]
+
+    @property
     def short_cot(self) -> str:
         expr = str(self.start) + "".join(f" {op} {n}" for op, n in self.steps)
         return f"{expr} = {self.answer}."
+
+
+# The teacher's styles and how often it was trained on each. Each starts with its own first
+# token, so greedy decoding always takes the most common, verbose (as R1 rambles), and so
+# does a student trained on every verified chain; sampling at 0.6 gives all three, for the
+# RV judge to tell apart (notebook 02 selects by band). Terse is rare: with its carries left
+# implicit it is often wrong (measured: 23% right, against 71% for verbose, in a first build).
+STYLES = {"verbose": 0.5, "normal": 0.35, "terse": 0.15}
 
 
 def column_arithmetic(a: int, op: str, b: int) -> list[str]:
@@ -97,6 +145,24 @@ def column_arithmetic(a: int, op: str, b: int) -> list[str]:
         lines.append(f"{COLUMNS[width]}: carry 1.")
     lines.append(f"{a}{op}{b}={a + b if op == '+' else a - b}.")
     return lines
+
+
+def compact_columns(a: int, op: str, b: int) -> str:
+    """a op b as column sums in one line, each carry or borrow folded into the next column."""
+    width = max(len(str(a)), len(str(b)))
+    da, db = str(a).zfill(width)[::-1], str(b).zfill(width)[::-1]
+    parts, carry = [], 0
+    for i in range(width):
+        x, y = int(da[i]), int(db[i])
+        if op == "+":
+            s = x + y + carry
+            parts.append(f"{x}+{y}{'+1' if carry else ''}={s}")
+            carry = s // 10
+        else:
+            v = x - y - carry
+            parts.append(f"{x}-{y}{'-1' if carry else ''}={v + 10 if v < 0 else v}")
+            carry = int(v < 0)
+    return " ".join(parts)
 
 
 def make_problem(rng: random.Random, level: int, split: str) -> Problem:

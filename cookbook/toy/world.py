@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import random
 import shutil
 import sys
 import time
@@ -23,8 +24,9 @@ from pathlib import Path
 
 from cookbook.io import atomic_write_json, read_jsonl, write_jsonl
 from cookbook.paths import cache_dir
+from cookbook.toy import instructions as ins
 from cookbook.toy.models import ModelSpec, TrainSpec
-from cookbook.toy.problems import Problem
+from cookbook.toy.problems import STYLES, Problem
 
 MODELS = ("teacher", "student-base")
 
@@ -47,11 +49,26 @@ class WorldSpec:
         "teacher_pretrain": (20000, {1: 0.4, 2: 0.4, 3: 0.2}),
         "student_pretrain": (20000, {1: 0.4, 2: 0.4, 3: 0.2}),
     })
-    ifeval_size: int = 60
+    # Instruction splits (cookbook.toy.instructions), English and Chinese: split -> size.
+    # The evaluation split comes first; the others never repeat its prompts.
+    instruction_splits: dict = field(default_factory=lambda: {
+        "ifeval": 100,                # toy IFEval, in IFEval's format, scored by evalscope's checkers
+        "instructions_train": 1000,   # seed instructions for the instruction-following notebook
+        "teacher_instructions": 8000,  # the teacher learns to follow the constraints
+        "student_instructions": 3000,  # the base student answers the bare tasks, constraints unseen
+    })
+    vocab_size: int = 1536  # room for Chinese characters beside the arithmetic
     teacher: ModelSpec = ModelSpec(layers=4, hidden=128, heads=4, intermediate=384)
-    teacher_training: TrainSpec = TrainSpec(steps=800, batch_size=32, lr=2e-3)
+    teacher_training: TrainSpec = TrainSpec(steps=1800, batch_size=32, lr=2e-3)
     student: ModelSpec = ModelSpec(layers=3, hidden=96, heads=4, intermediate=288)
-    student_training: TrainSpec = TrainSpec(steps=300, batch_size=32, lr=2e-3)
+    student_training: TrainSpec = TrainSpec(steps=450, batch_size=32, lr=2e-3)
+    # Plain text the base student is pre-trained on besides its chats (loss on every token),
+    # like a real base model's web text: chains in every style and instruction-following
+    # answers, never as a reply to a question. Every token the teacher writes is then one
+    # the student has already predicted, so a LoRA adapter can steer it there; without it
+    # the chains' tokens were never its outputs, and its (tied, frozen) output layer kept
+    # LoRA at a loss of 3.5-4 at every rank and rate (measured, session 9).
+    student_text_docs: int = 8000
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
@@ -75,6 +92,13 @@ class World:
 
     def benchmark_dir(self, name: str) -> Path:
         return self.dir / "benchmarks" / name
+
+    def instructions(self, split: str) -> list[dict]:
+        """Rows of an instruction split (cookbook.toy.instructions.Instruction as a dict)."""
+        path = self.dir / "instructions" / f"{split}.jsonl"
+        if not path.exists():
+            raise FileNotFoundError(f"the tiny world has no instruction split {split!r} ({path})")
+        return read_jsonl(path)
 
     def problems(self, split: str) -> list[Problem]:
         path = self.dir / "problems" / f"{split}.jsonl"
@@ -128,36 +152,62 @@ def build_world(spec: WorldSpec, folder: Path, log=say) -> World:
             taken |= {p.question for p in splits[name]}  # later splits never repeat these
     for name, rows in splits.items():
         write_jsonl(tmp / "problems" / f"{name}.jsonl", [_problem_to_row(p) for p in rows])
-    write_benchmarks(tmp / "benchmarks", splits, spec.seed, spec.ifeval_size)
+    instructions: dict[str, list[ins.Instruction]] = {}
+    asked: set[str] = set()
+    for name, size in spec.instruction_splits.items():
+        instructions[name] = ins.generate(size, spec.seed, name, exclude=frozenset(asked))
+        asked |= {i.prompt for i in instructions[name]}
+        write_jsonl(tmp / "instructions" / f"{name}.jsonl", [dataclasses.asdict(i) for i in instructions[name]])
+    write_benchmarks(tmp / "benchmarks", splits, instructions["ifeval"])
 
-    from cookbook.toy.benchmarks import ifeval_rows
-
+    rng = random.Random(f"{spec.seed}:styles")
+    styles, weights = zip(*STYLES.items())
     pool = splits["teacher_pretrain"][:4000]
+    said = instructions["teacher_instructions"][:2000] + instructions["student_instructions"][:1000]
     corpus = ([p.question + USER_SUFFIX for p in pool]
-              + [think_response(p.digit_cot, p.answer) for p in pool]
+              + [think_response(p.cot(style), p.answer) for p in pool for style in styles]
               + [think_response(p.short_cot, p.answer) for p in pool]
-              + [r["prompt"] for r in ifeval_rows(spec.ifeval_size, spec.seed)]
+              + [text for i in said for text in (i.prompt, i.task, i.response, i.plain)]
               + [f"system\n{DEFAULT_SYSTEM}\nuser\nassistant\n"] * 200)
     tokenizer = train_tokenizer(corpus, spec.vocab_size)
     log(f"  tokenizer: {len(tokenizer)} tokens")
 
     info: dict = {"name": folder.name, "seed": spec.seed, "spec": dataclasses.asdict(spec), "models": {}}
-    recipes = {
-        # The teacher reasons column by column; the base student answers in one line.
-        "teacher": (spec.teacher, spec.teacher_training, "teacher_pretrain", lambda p: p.digit_cot),
-        "student-base": (spec.student, spec.student_training, "student_pretrain", lambda p: p.short_cot),
+    def chat(prompt: str, response: str) -> tuple[list[int], int]:
+        return encode_example(tokenizer, [{"role": "user", "content": prompt}], response)
+
+    def text(doc: str) -> tuple[list[int], int]:  # loss on every token, as in pre-training
+        return tokenizer(doc + "<|endoftext|>", add_special_tokens=False)["input_ids"], 0
+
+    # The teacher reasons column by column, in a style drawn by STYLES for each problem,
+    # and follows the instructions' constraints. The base student answers in one line and
+    # answers the bare tasks; it has read chains and constrained answers only as text.
+    docs = splits["teacher_pretrain"][4000 : 4000 + spec.student_text_docs]
+    examples_of = {
+        "teacher": lambda: (
+            [encode_example(tokenizer, chat_messages(p.question),
+                            think_response(p.cot(rng.choices(styles, weights)[0]), p.answer))
+             for p in splits["teacher_pretrain"]]
+            + [chat(i.prompt, i.response) for i in instructions["teacher_instructions"]]),
+        "student-base": lambda: (
+            [encode_example(tokenizer, chat_messages(p.question), think_response(p.short_cot, p.answer))
+             for p in splits["student_pretrain"]]
+            + [chat(i.task, i.plain) for i in instructions["student_instructions"]]
+            + [text(think_response(p.cot(styles[k % len(styles)]), p.answer)) for k, p in enumerate(docs)]
+            + [text(i.response) for i in instructions["teacher_instructions"][: spec.student_text_docs // 4]]),
     }
-    for name, (model_spec, train_spec, split, cot) in recipes.items():
+    recipes = {"teacher": (spec.teacher, spec.teacher_training), "student-base": (spec.student, spec.student_training)}
+    for name, (model_spec, train_spec) in recipes.items():
         t0 = time.time()
         model = build_model(model_spec, tokenizer, seed=spec.seed)
-        examples = [encode_example(tokenizer, chat_messages(p.question), think_response(cot(p), p.answer))
-                    for p in splits[split]]
+        examples = examples_of[name]()
         log(f"  {name}: {param_count(model):,} parameters, {train_spec.steps} steps")
         losses = train_causal_lm(model, examples, train_spec, tokenizer.pad_token_id, seed=spec.seed,
                                  log=lambda s, l, el: log(f"    step {s:4d}  loss {l:.4f}  {el:5.0f}s"))
         train_seconds = time.time() - t0
         gsm8k = score(model, tokenizer, splits["gsm8k_test"])
         by_level = _accuracy_by_level(model, tokenizer, splits["math_500"])
+        ifeval = _ifeval_accuracy(model, tokenizer, instructions["ifeval"])
         out = tmp / "models" / name
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
@@ -167,9 +217,11 @@ def build_world(spec: WorldSpec, folder: Path, log=say) -> World:
             "final_loss": round(sum(losses[-20:]) / 20, 4),
             "gsm8k_test_accuracy": gsm8k.accuracy,
             "math_500_accuracy_by_level": by_level,
+            "ifeval_strict_prompt": ifeval,
             "sample_response": gsm8k.responses[0],
         }
-        log(f"  {name}: GSM8K (toy test) accuracy {gsm8k.accuracy:.1%} after {train_seconds:.0f}s")
+        log(f"  {name}: GSM8K (toy test) accuracy {gsm8k.accuracy:.1%}, IFEval (toy, strict prompt) "
+            f"{ifeval['all']:.1%} after {train_seconds:.0f}s")
 
     info["build_seconds"] = round(time.time() - t_start, 1)
     info["versions"] = {"torch": torch.__version__}
@@ -188,6 +240,19 @@ def _accuracy_by_level(model, tokenizer, problems: list[Problem]) -> dict[str, f
     for level in sorted({p.level for p in problems}):
         subset = [p for p in problems if p.level == level]
         result[str(level)] = score(model, tokenizer, subset, max_new_tokens=400).accuracy
+    return result
+
+
+def _ifeval_accuracy(model, tokenizer, rows: list) -> dict[str, float]:
+    """Strict prompt-level accuracy of greedy answers, by language and overall (IFEval's checkers)."""
+    from cookbook.eval.quick import generate
+
+    answers = generate(model, tokenizer, [[{"role": "user", "content": i.prompt}] for i in rows], max_new_tokens=200)
+    passed = [ins.check(i, a) for i, a in zip(rows, answers, strict=True)]
+    result = {"all": sum(passed) / len(rows)}
+    for lang in sorted({i.lang for i in rows}):
+        mine = [ok for i, ok in zip(rows, passed) if i.lang == lang]
+        result[lang] = sum(mine) / len(mine)
     return result
 
 

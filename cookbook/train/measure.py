@@ -44,6 +44,22 @@ def changed_answers(before, after) -> dict[str, int]:
     return {"broken": sum(b and not a for b, a in pairs), "fixed": sum(a and not b for b, a in pairs)}
 
 
+def mcnemar_p(broken: int, fixed: int) -> float:
+    """McNemar's exact test, two-sided: the chance of a split of the changed answers at least this
+    uneven if the change made no difference (each changed answer as likely broken as fixed)."""
+    from scipy.stats import binomtest
+
+    return binomtest(broken, broken + fixed, 0.5).pvalue if broken + fixed else 1.0
+
+
+def mean_tokens(model_dir: str | Path, texts: list[str]) -> float:
+    """Mean length of texts in the tokens of a model folder's tokenizer (what an answer costs)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    return sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts) / max(1, len(texts))
+
+
 def change_metrics(before, after: dict[str, object]) -> dict[str, int]:
     """``broken_<name>`` and ``fixed_<name>`` (:func:`changed_answers`) for each named Score."""
     out = {}

@@ -36,12 +36,17 @@ def _common(session: Session, stage: str, name: str, model: Path | str, dataset:
             "seed": session.recipe.seed, "name": f"{session.recipe.name}-{name}"}
 
 
-def sft_job(session: Session, tuner: str, dataset: Path | None = None, model: Path | None = None) -> TrainJob:
-    """``swift sft`` of the base student on stage data's ``sft`` file; tuner "full" or "lora"."""
+def sft_job(session: Session, tuner: str, dataset: Path | None = None, model: Path | None = None,
+            name: str | None = None) -> TrainJob:
+    """``swift sft`` of the base student on stage data's ``sft`` file; tuner "full" or "lora".
+
+    ``name`` (default: the tuner) names the output folder, for a second run of the same
+    settings on other data (notebook 03's student on every verified chain: "unselected").
+    """
     _sft_run(session, tuner)  # a recipe without this run says so before anything is read
     dataset = Path(dataset or session.run.input("data", "sft"))
     validate_file(dataset, "sft")
-    return sft_command(session, tuner, dataset, Path(model or student_model(session)))
+    return sft_command(session, tuner, dataset, Path(model or student_model(session)), name)
 
 
 def _sft_run(session: Session, tuner: str):
@@ -56,11 +61,11 @@ def _sft_run(session: Session, tuner: str):
 # The *_command functions build a job from paths given to them and read no file: the notebook's
 # *_job checks its inputs first, and cookbook.plan prints the same job before the inputs exist.
 
-def sft_command(session: Session, tuner: str, dataset: Path, model: Path | str) -> TrainJob:
+def sft_command(session: Session, tuner: str, dataset: Path, model: Path | str, name: str | None = None) -> TrainJob:
     """The ``swift sft`` job of :func:`sft_job`, from the given dataset and model."""
     run = _sft_run(session, tuner)
-    kw = _common(session, "sft", tuner, model, dataset)
-    return _job(session, "sft", sft_flags(run, session.recipe.train, **kw), kw["output_dir"], f"sft-{tuner}")
+    kw = _common(session, "sft", name or tuner, model, dataset)
+    return _job(session, "sft", sft_flags(run, session.recipe.train, **kw), kw["output_dir"], f"sft-{name or tuner}")
 
 
 def pair_files(session: Session) -> dict[str, Path]:
