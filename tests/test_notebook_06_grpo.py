@@ -50,7 +50,9 @@ def test_grpo_trains_on_the_frontier_of_questions_sft_never_saw(demo_run):
     sft_prompts = {question(r) for r in rows(stage(run_dir, "data")["outputs"]["sft"])}
     out = stage(run_dir, "grpo")["outputs"]
     train, heldout = rows(out["frontier_train"]), rows(out["frontier_heldout"])
-    assert len(heldout) == 56 and len(train) >= 100
+    # The stronger the SFT student, the smaller its frontier: 259 and 225 of 400 questions for 61% and
+    # 57% students, 90 for an 81% one (34 to train on after the 56 held out, reused over 40 steps)
+    assert len(heldout) == 56 and len(train) >= 20
     assert not {question(r) for r in train + heldout} & sft_prompts
     hist = m["frontier_histogram"]
     assert sum(hist) == 400 and m["frontier_questions"] == sum(hist[1:8]) == len(train) + len(heldout)
