@@ -55,6 +55,18 @@ def test_workshop_sft_line_holds_the_modelscope_tutorials_settings(tmp_path):
         "output_dir": str(tmp_path / "run" / "sft" / "lora")}.items()
 
 
+def test_tiny_plan_trains_a_second_full_sft_student_on_the_unselected_chains(tmp_path):
+    """sft.compare_selection: sft.full's settings, 02's sft_unselected file, its own output folder."""
+    _, steps = build("tiny", tmp_path)
+    full, unselected = (flags_of(step(steps, label).lines[0]) for label in ("sft-full", "sft-unselected"))
+    assert unselected["dataset"] == str(tmp_path / "run" / "data" / "sft_unselected.jsonl")
+    assert unselected["output_dir"] == str(tmp_path / "run" / "sft" / "unselected")
+    same = ("tuner_type", "learning_rate", "max_steps", "per_device_train_batch_size", "seed")
+    assert {k: unselected[k] for k in same} == {k: full[k] for k in same}
+    _, workshop = build("workshop", tmp_path)
+    assert not [s for s in workshop if s.label == "sft-unselected"]  # off unless the recipe asks
+
+
 def test_full_plan_holds_thoughty_settings_under_torchrun_with_8_processes(tmp_path):
     """DistillQwen-ThoughtY: lr 5e-5, 3 epochs, length 8192; 8 GPUs under DeepSpeed ZeRO-3."""
     _, steps = build("full", tmp_path)

@@ -3,7 +3,7 @@
 import pytest
 
 from cookbook.eval.quick import Score
-from cookbook.train.measure import change_metrics, changed_answers
+from cookbook.train.measure import change_metrics, changed_answers, mcnemar_p
 from tests.demo_results import significantly_lower
 
 
@@ -49,3 +49,8 @@ def test_held_out_pairs_are_a_fixed_share_of_whole_questions(tmp_path, questions
     assert len(rows) / 10 <= len(held) < len(rows) / 10 + 3  # at least one in ten, whole questions
     asked = lambda part: {r["messages"][0]["content"] for r in part}  # noqa: E731
     assert not asked(train) & asked(held)
+
+
+@pytest.mark.parametrize("broken,fixed,p", [(6, 0, 0.03125), (0, 6, 0.03125), (7, 2, 0.1797), (19, 20, 1.0), (0, 0, 1.0)])
+def test_mcnemar_p_is_the_two_sided_exact_binomial_tail_of_the_changed_answers(broken, fixed, p):
+    assert mcnemar_p(broken, fixed) == pytest.approx(p, abs=1e-4)
