@@ -45,6 +45,10 @@ from tests.conftest import ROOT, guarded_environment
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
+# The program behind Debian's wrapper script, started directly: the wrapper adds the flags of
+# /etc/chromium.d/, among them --enable-remote-extensions, whose extension update checks
+# (update.googleapis.com) and start-up requests leave loopback (seen with Chromium 156).
+CHROMIUM_PROGRAM = Path("/usr/lib/chromium/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL = ("apt-get install chromium chromium-driver (Debian's packages; .ci/run installs them when missing, "
            "with fonts-wqy-microhei for the notebooks' Chinese)")
@@ -79,7 +83,7 @@ CHROMIUM_FLAGS = [
     "--disable-domain-reliability",
     "--disable-client-side-phishing-detection",
     "--disable-features=OptimizationHints,MediaRouter,DialMediaRouteProvider,Translate,AutofillServerCommunication,"
-    "NetworkTimeServiceQuerying,CertificateTransparencyComponentUpdater",
+    "NetworkTimeServiceQuerying,CertificateTransparencyComponentUpdater,PreconnectToSearch,SearchEngineChoiceTrigger",
     "--metrics-recording-only",
     "--no-pings",
     # Nothing but 127.0.0.1 resolves, and what is not local goes to a proxy that is not there.
@@ -93,6 +97,9 @@ CHROMIUM_FLAGS = [
     f"--google-apis-url=http://{DEAD}",
     f"--lso-url=http://{DEAD}",
     f"--gcm-checkin-url=http://{DEAD}/checkin",
+    # Chromium 156 still checks for component updates at start-up despite --disable-component-update,
+    # and preconnects to the default search engine's start page (DuckDuckGo in Debian's build).
+    f"--component-updater=url-source=http://{DEAD}/update2",
     "--window-size=1400,1000",
 ]
 # Before resolving a name Chromium checks that IPv6 is routable by connecting a UDP socket to this
@@ -127,7 +134,7 @@ class Lab:
 
 
 def require_chromium():
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    missing = [str(p) for p in (CHROMIUM, CHROMIUM_PROGRAM, CHROMEDRIVER) if not p.is_file()]
     if missing:
         pytest.fail(f"the browser test needs {' and '.join(missing)}: {INSTALL}", pytrace=False)
 
@@ -227,8 +234,17 @@ def chromium(home: Path, lab: Lab):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    # Debian's build searches with DuckDuckGo, whose start page is its new tab page: a fresh profile
+    # opens it (start.duckduckgo.com). A loopback search engine, and about:blank to start with.
+    prefs = home / "profile" / "Default" / "Preferences"
+    prefs.parent.mkdir(parents=True, exist_ok=True)
+    engine = {"keyword": "loopback", "short_name": "loopback", "url": f"http://{DEAD}/?q={{searchTerms}}",
+              "new_tab_url": "about:blank"}
+    prefs.write_text(json.dumps({"default_search_provider_data": {"template_url_data": engine},
+                                 "homepage": "about:blank", "homepage_is_newtabpage": False,
+                                 "session": {"restore_on_startup": 4, "startup_urls": ["about:blank"]}}))
     options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
+    options.binary_location = str(CHROMIUM_PROGRAM)
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={home / 'profile'}", f"--log-net-log={home / 'netlog.json'}"]:
         options.add_argument(flag)
     options.ignore_local_proxy_environment_variables()  # Selenium talks to chromedriver on loopback, directly

@@ -101,7 +101,9 @@ def test_two_machines_train_as_two_processes_on_one_and_on_the_same_rows_as_one_
     first, big = nodes[0], one.history[0]
     assert first["token_acc"] == big["token_acc"] and first["epoch"] == big["epoch"] == pytest.approx(4 / 24)
     assert 2 * first["num_input_tokens_seen"] == big["num_input_tokens_seen"]
-    assert first["loss"] == pytest.approx(big["loss"], rel=0.01)
+    # rank 0's loss is over its own 2 rows, the big batch's over 4: close, not equal (1.0% apart on
+    # the first tiny world's student, 4.5% on the one that has read chains as text, whose losses vary more)
+    assert first["loss"] == pytest.approx(big["loss"], rel=0.08)
 
 
 def test_resume_after_an_interruption(job_for, tmp_path):

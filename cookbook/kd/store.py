@@ -66,7 +66,7 @@ class StoreBusy(RuntimeError):
 
 
 def id_bits(vocab_size: int) -> int:
-    """Bits per token id: 18 for Qwen's 151,936 (ids < 2**18), 10 for the tiny world's 637."""
+    """Bits per token id: 18 for Qwen's 151,936 (ids < 2**18), 11 for the tiny world's 1,538."""
     return max(1, math.ceil(math.log2(vocab_size)))
 
 
