@@ -179,8 +179,7 @@ class RuleBasedToyRewriter:
             def columns(m: re.Match) -> str:
                 return "\n".join(column_arithmetic(int(m[1]), m[2], int(m[3])))
 
-            chain = _TERSE_LINE.sub(columns, record.reasoning.replace("Quickly: ", "", 1))
-            lines = chain.strip().splitlines()
-            if len(_TERSE_LINE.findall(record.reasoning)) > 1 and lines:  # the normal chain's summary
-                chain += f"\n{lines[0].rstrip(':')}={record.final_answer}."
+            chain, changes = _TERSE_LINE.subn(columns, record.reasoning.replace("Quickly: ", "", 1))
+            if changes > 1:  # the normal chain's summary line: "23+45-17=51."
+                chain += f"\n{chain.strip().splitlines()[0].rstrip(':')}={record.final_answer}."
         return f"<think>\n{chain.strip()}\n</think>\n\n{record.answer}"
