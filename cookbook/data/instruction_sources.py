@@ -83,8 +83,6 @@ def _record(where: str, line: int, row: dict, fmt: str, instruction: str, respon
 def iter_alpaca(source: Source, fields: Mapping[str, str] | None = None) -> Iterator[InstructionRecord]:
     names = {"instruction": "instruction", "input": "input", "output": "output", **(fields or {})}
     for where, line, row in iter_rows(source):
-        if not isinstance(row, dict):
-            _fail(where, line, names["instruction"], "the row must be an object")
         instruction = _text(row, names["instruction"], where, line)
         material = _optional_text(row, names["input"], where, line)
         if material:
@@ -95,8 +93,6 @@ def iter_alpaca(source: Source, fields: Mapping[str, str] | None = None) -> Iter
 def iter_distilqwen(source: Source, fields: Mapping[str, str] | None = None) -> Iterator[InstructionRecord]:
     names = {"instruction": "instruction", "output": "output", **(fields or {})}
     for where, line, row in iter_rows(source):
-        if not isinstance(row, dict):
-            _fail(where, line, names["instruction"], "the row must be an object")
         instruction = _text(row, names["instruction"], where, line)
         output = _text(row, names["output"], where, line)  # ready-made data: an answer is required
         yield _record(where, line, row, "distilqwen", instruction, output.strip())
@@ -129,8 +125,6 @@ def iter_sharegpt(source: Source, fields: Mapping[str, str] | None = None) -> It
 def iter_ifeval(source: Source, fields: Mapping[str, str] | None = None) -> Iterator[InstructionRecord]:
     names = {"prompt": "prompt", "response": "response", **(fields or {})}
     for where, line, row in iter_rows(source):
-        if not isinstance(row, dict):
-            _fail(where, line, names["prompt"], "the row must be an object")
         prompt = _text(row, names["prompt"], where, line)
         ids, kwargs = row.get("instruction_id_list"), row.get("kwargs")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
