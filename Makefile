@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install --quiet -c constraints/cpu.txt -e ".[dev]"
 	touch $@
 
-world: install  ## rebuild the tiny world from scratch
+world: install  ## rebuild the tiny world: its committed weights (data/tiny-world/) loaded, or trained if none match
 	$(PY) -m cookbook.toy.world --rebuild
 
 demo: install
@@ -34,12 +34,16 @@ demo: install
 gallery: install  ## docs/executed/: the last demo's executed notebooks (+ HTML up to 2 MB), cleaned, to commit
 	$(PY) -m cookbook.gallery --run-dir $(RUN_DIR)
 
+# Two pytest-xdist workers, one per core (tests/conftest.py: the demo run and each rehearsal on one
+# worker, started first; one torch thread per process).
+XDIST      ?= -n 2 --dist loadgroup
+
 test: install
 	$(PY) -m cookbook.toy.world
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 test-fast: install  ## unit tests only: no notebook runs, no tiny world, no browser (builds nothing on a fresh clone)
-	$(PY) -m pytest -m "not slow and not world and not network and not browser"
+	$(PY) -m pytest $(XDIST) -m "not slow and not world and not network and not browser"
 
 check-gpu-env: install  ## constraints/gpu.txt resolves (pip --dry-run against the index; about a minute, downloads GBs)
 	$(PY) -m pytest -m network

@@ -6,6 +6,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two xdist workers on two cores: one torch thread for every process a test
+    # starts (they inherit it), or each worker's pair of spinning OpenMP threads would fight the
+    # other's (cookbook.eval.runner measured such sharing at 3-30 times slower for generate()).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 NETGUARD = Path(__file__).parent / "netguard"
 # Put in every key variable a recipe may name: no executed notebook, log or output may show it.
 API_KEY_CANARY = "sk-canary-7f3a9c1e-never-print-me"
@@ -44,7 +50,7 @@ def demo_run(world, tmp_path_factory):
     run_dir = tmp / "run"
     result = subprocess.run(
         [sys.executable, "-m", "cookbook.notebooks", "--run-dir", str(run_dir)],
-        env=guarded_environment(log), capture_output=True, text=True, timeout=3600, cwd=ROOT,
+        env=guarded_environment(log), capture_output=True, text=True, timeout=5400, cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return run_dir, log
@@ -77,9 +83,33 @@ def pytest_ignore_collect(collection_path, config):
 WORLD_FIXTURES = {"world", "demo_run"}
 
 
+def _xdist_group(item) -> str:
+    """The pytest-xdist worker group of a test (`make test` runs two workers, `--dist loadgroup`).
+
+    A session or module fixture is built once per worker that needs it, so the tests of the
+    demo run share one group, each rehearsal's tests one, and every other module's tests one
+    (its module fixtures, a JupyterLab server or a trained model, built once).
+    """
+    names = set(getattr(item, "fixturenames", ()))
+    if "demo_run" in names:
+        return "demo"
+    if "rehearsal" in names:
+        return f"rehearsal-{item.callspec.params['rehearsal']}"
+    return item.nodeid.split("::")[0]
+
+
+def _longest_first(item) -> int:
+    """The demo run (about 23 minutes) and the two rehearsals (7-8 each) start first, one per
+    worker, and the rest fills in beside them (xdist hands out groups in collection order)."""
+    group = _xdist_group(item)
+    return 0 if group == "demo" else 1 if group.startswith("rehearsal-") else 2
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that need the tiny world are marked `world`: `make test-fast` leaves them out, so it
-    builds nothing on a fresh clone (the world takes 7-8 minutes to build)."""
+    builds nothing on a fresh clone. Every test gets its xdist group."""
     for item in items:
         if WORLD_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.world)
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
+    items.sort(key=_longest_first)  # stable: each group keeps its order

@@ -26,7 +26,7 @@ def rehearsal(request, world, tmp_path_factory):
     result = subprocess.run(
         [sys.executable, "-m", "cookbook.rehearsal", "--recipe", f"recipes/{request.param}.yaml",
          "--run-dir", str(run_dir)],
-        env=guarded_environment(log), capture_output=True, text=True, timeout=1800, cwd=ROOT)
+        env=guarded_environment(log), capture_output=True, text=True, timeout=3600, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return request.param, run_dir, log, result.stdout
 

@@ -32,6 +32,22 @@ def test_no_evaluation_instruction_leaks_into_training(world):
         assert {r["lang"] for r in rows} == {"en", "zh"} and not evaluation & {r["prompt"] for r in rows}, split
 
 
+def test_the_models_weights_are_committed_for_this_worlds_code():
+    """A build loads them instead of training for half an hour (CI included): an edit under
+    cookbook/toy/ comes with the new data/tiny-world/<hash>/ that `make world` writes, in place
+    of the old one."""
+    from cookbook.toy.world import MODELS, weights_dir
+
+    name = WorldSpec().fingerprint()
+    folders = sorted(p.name for p in weights_dir(name).parent.iterdir() if p.is_dir())
+    assert folders == [name], f"data/tiny-world/ holds {folders}, this code's world is {name}: run `make world`"
+    trained = json.loads((weights_dir(name) / "training.json").read_text())
+    assert set(trained) == set(MODELS)
+    for model in MODELS:
+        assert (weights_dir(name) / f"{model}.safetensors").stat().st_size > 1_000_000, model
+        assert trained[model]["train_seconds"] > 0 and trained[model]["final_loss"] < 2, model
+
+
 def test_fingerprint_is_stable_and_changes_with_the_spec():
     assert WorldSpec().fingerprint() == WorldSpec().fingerprint()
     assert WorldSpec(seed=1).fingerprint() != WorldSpec().fingerprint()

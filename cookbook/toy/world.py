@@ -2,11 +2,18 @@
 
 The world is a pure function of its spec and of the code in cookbook/toy: its folder name
 is a hash of both, so a change to either builds a new world and an unchanged one is
-loaded from the cache in milliseconds. Building takes a few minutes on 2 cores (the
-README states the measured time); `make world` rebuilds it.
+loaded from the cache in milliseconds.
+
+Training the two models is the only slow part (about 15 minutes on 2 cores, twice that on
+CI's machine), so their weights are committed, like the downloads the real profiles make:
+data/tiny-world/<hash>/ holds them for the world of that hash, and a build with them there
+writes the data and the tokenizer, loads the weights and measures the models in about a
+minute. A build of a world whose weights are not committed (an edit under cookbook/toy/)
+trains them and writes them there, to commit in place of the old world's folder.
 
     python -m cookbook.toy.world            # build if missing, print the summary
-    python -m cookbook.toy.world --rebuild  # build again from scratch
+    python -m cookbook.toy.world --rebuild  # build again from scratch (the committed weights kept)
+    python -m cookbook.toy.world --retrain  # ... and train the models again, rewriting the weights
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cookbook.io import atomic_write_json, read_jsonl, write_jsonl
-from cookbook.paths import cache_dir
+from cookbook.paths import cache_dir, project_root
 from cookbook.toy import instructions as ins
 from cookbook.toy.models import ModelSpec, TrainSpec
 from cookbook.toy.problems import STYLES, Problem
@@ -111,8 +118,15 @@ def world_dir(spec: WorldSpec) -> Path:
     return cache_dir() / "tiny-world" / spec.fingerprint()
 
 
-def load_world(spec: WorldSpec | None = None, build_if_missing: bool = True, log=say) -> World:
-    """The cached world for ``spec``, built first if it is not cached yet."""
+def weights_dir(name: str) -> Path:
+    """The committed weights of the world called ``name`` (its fingerprint), with training.json."""
+    return project_root() / "data" / "tiny-world" / name
+
+
+def load_world(spec: WorldSpec | None = None, build_if_missing: bool = True, log=say,
+               retrain: bool = False) -> World:
+    """The cached world for ``spec``, built first if it is not cached yet (``retrain``: its
+    models trained again even where their weights are committed)."""
     spec = spec or WorldSpec()
     folder = world_dir(spec)
     info = folder / "world.json"  # written last: its presence means the build finished
@@ -124,13 +138,15 @@ def load_world(spec: WorldSpec | None = None, build_if_missing: bool = True, log
         folder.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder) + ".lock"):  # two processes never build the same world at once
             if not info.exists():
-                build_world(spec, folder, log=log)
+                build_world(spec, folder, log=log, retrain=retrain)
     return World(folder, json.loads(info.read_text()))
 
 
-def build_world(spec: WorldSpec, folder: Path, log=say) -> World:
-    """Build every part of the world into ``folder`` (via a temporary folder, then rename)."""
+def build_world(spec: WorldSpec, folder: Path, log=say, retrain: bool = False) -> World:
+    """Build every part of the world into ``folder`` (via a temporary folder, then rename): the
+    models' committed weights loaded where data/tiny-world/<name>/ has them, else trained."""
     import torch
+    from safetensors.torch import load_model, save_model
 
     from cookbook.eval.quick import score
     from cookbook.toy import problems as gen
@@ -197,14 +213,28 @@ def build_world(spec: WorldSpec, folder: Path, log=say) -> World:
             + [text(i.response) for i in instructions["teacher_instructions"][: spec.student_text_docs // 4]]),
     }
     recipes = {"teacher": (spec.teacher, spec.teacher_training), "student-base": (spec.student, spec.student_training)}
+    committed = weights_dir(folder.name)
+    training_log = committed / "training.json"
+    trained = {} if retrain or not training_log.exists() else json.loads(training_log.read_text())
     for name, (model_spec, train_spec) in recipes.items():
         t0 = time.time()
         model = build_model(model_spec, tokenizer, seed=spec.seed)
-        examples = examples_of[name]()
-        log(f"  {name}: {param_count(model):,} parameters, {train_spec.steps} steps")
-        losses = train_causal_lm(model, examples, train_spec, tokenizer.pad_token_id, seed=spec.seed,
-                                 log=lambda s, l, el: log(f"    step {s:4d}  loss {l:.4f}  {el:5.0f}s"))
-        train_seconds = time.time() - t0
+        weights = committed / f"{name}.safetensors"
+        if name in trained and weights.exists():
+            load_model(model, weights)  # save_model/load_model: the tied embedding stored once
+            model.eval()
+            log(f"  {name}: {param_count(model):,} parameters, weights from {weights.relative_to(project_root())} "
+                f"(trained {train_spec.steps} steps in {trained[name]['train_seconds']:.0f} s, torch "
+                f"{trained[name]['torch']})")
+        else:
+            examples = examples_of[name]()
+            log(f"  {name}: {param_count(model):,} parameters, {train_spec.steps} steps")
+            losses = train_causal_lm(model, examples, train_spec, tokenizer.pad_token_id, seed=spec.seed,
+                                     log=lambda s, l, el: log(f"    step {s:4d}  loss {l:.4f}  {el:5.0f}s"))
+            trained[name] = {"train_seconds": round(time.time() - t0, 1),
+                             "final_loss": round(sum(losses[-20:]) / 20, 4), "torch": torch.__version__}
+            _commit_weights(model, name, committed, trained, save_model, log)
+        train_seconds = trained[name]["train_seconds"]
         gsm8k = score(model, tokenizer, splits["gsm8k_test"])
         by_level = _accuracy_by_level(model, tokenizer, splits["math_500"])
         ifeval = _ifeval_accuracy(model, tokenizer, instructions["ifeval"])
@@ -213,15 +243,15 @@ def build_world(spec: WorldSpec, folder: Path, log=say) -> World:
         tokenizer.save_pretrained(out)
         info["models"][name] = {
             "parameters": param_count(model),
-            "train_seconds": round(train_seconds, 1),
-            "final_loss": round(sum(losses[-20:]) / 20, 4),
+            "train_seconds": train_seconds,
+            "final_loss": trained[name]["final_loss"],
             "gsm8k_test_accuracy": gsm8k.accuracy,
             "math_500_accuracy_by_level": by_level,
             "ifeval_strict_prompt": ifeval,
             "sample_response": gsm8k.responses[0],
         }
         log(f"  {name}: GSM8K (toy test) accuracy {gsm8k.accuracy:.1%}, IFEval (toy, strict prompt) "
-            f"{ifeval['all']:.1%} after {train_seconds:.0f}s")
+            f"{ifeval['all']:.1%}")
 
     info["build_seconds"] = round(time.time() - t_start, 1)
     info["versions"] = {"torch": torch.__version__}
@@ -231,6 +261,20 @@ def build_world(spec: WorldSpec, folder: Path, log=say) -> World:
     atomic_write_json(folder / "world.json", info)
     log(f"Built in {info['build_seconds']:.0f}s: {folder}")
     return World(folder, info)
+
+
+def _commit_weights(model, name: str, folder: Path, trained: dict, save_model, log) -> None:
+    """Write a freshly trained model's weights and the training record to commit, and drop
+    the folders of older worlds beside them (git keeps them in its history)."""
+    if folder.parent.exists():
+        for old in folder.parent.iterdir():
+            if old.is_dir() and old.name != folder.name:
+                shutil.rmtree(old)
+                log(f"  removed the weights of an older world: {old}")
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(folder / f"{name}.safetensors"))
+    atomic_write_json(folder / "training.json", trained)
+    log(f"  {name}: weights written to {folder} (commit them)")
 
 
 def _accuracy_by_level(model, tokenizer, problems: list[Problem]) -> dict[str, float]:
@@ -270,14 +314,16 @@ def _problem_from_row(r: dict) -> Problem:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rebuild", action="store_true", help="delete the cached world and build it again")
+    parser.add_argument("--retrain", action="store_true",
+                        help="rebuild, training the models again even where their weights are committed")
     args = parser.parse_args(argv)
     from cookbook.hub import go_offline
 
     go_offline()
     spec = WorldSpec()
-    if args.rebuild:
+    if args.rebuild or args.retrain:
         shutil.rmtree(world_dir(spec), ignore_errors=True)
-    world = load_world(spec)
+    world = load_world(spec, retrain=args.retrain)
     summary = {name: {k: m[k] for k in ("parameters", "gsm8k_test_accuracy", "train_seconds")}
                for name, m in world.info["models"].items()}
     print(json.dumps({"world": str(world.dir), "build_seconds": world.info["build_seconds"], "models": summary},
