@@ -105,6 +105,7 @@ def _longest_first(item) -> int:
     return 0 if group == "demo" else 1 if group.startswith("rehearsal-") else 2
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Tests that need the tiny world are marked `world`: `make test-fast` leaves them out, so it
     builds nothing on a fresh clone. Every test gets its xdist group."""
