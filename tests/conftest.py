@@ -6,16 +6,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+NETGUARD = Path(__file__).parent / "netguard"
+# Put in every key variable a recipe may name: no executed notebook, log or output may show it.
+API_KEY_CANARY = "sk-canary-7f3a9c1e-never-print-me"
+KEY_VARIABLES = ("OPENAI_API_KEY", "MODELSCOPE_API_KEY", "DASHSCOPE_API_KEY")
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two xdist workers on two cores: one torch thread for every process a test
     # starts (they inherit it), or each worker's pair of spinning OpenMP threads would fight the
     # other's (cookbook.eval.runner measured such sharing at 3-30 times slower for generate()).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-NETGUARD = Path(__file__).parent / "netguard"
-# Put in every key variable a recipe may name: no executed notebook, log or output may show it.
-API_KEY_CANARY = "sk-canary-7f3a9c1e-never-print-me"
-KEY_VARIABLES = ("OPENAI_API_KEY", "MODELSCOPE_API_KEY", "DASHSCOPE_API_KEY")
 
 
 @pytest.fixture(scope="session")
