@@ -106,3 +106,31 @@ def test_the_benchmarks_went_through_evalscopes_hub_path_from_the_runs_own_cache
     for t in tasks:  # no local_path: the dataset cache `make download` leaves, read offline
         assert t["dataset_hub"] == "modelscope" and t["dataset_dir"] == str(run_dir / "evalscope-cache"), t
         assert "local_path" not in json.dumps(t.get("dataset_args", {}))
+
+
+def test_two_rehearsals_asking_for_the_qwen3_standin_at_once_build_it_once(tmp_path, monkeypatch):
+    """CI once failed so: the full rehearsal on two xdist workers, both renaming one ``.building`` folder."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from cookbook.rehearsal import qwen3
+
+    builds = []
+
+    def slow_build(world, folder, log):
+        builds.append(folder)
+        time.sleep(0.3)  # long enough for the other caller to arrive while this one builds
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+
+    monkeypatch.setattr(qwen3, "_build", slow_build)
+    world = SimpleNamespace(dir=tmp_path / "tiny-world" / "abc")
+    folders = []
+    callers = [threading.Thread(target=lambda: folders.append(qwen3.qwen3_standin(world))) for _ in range(2)]
+    for c in callers:
+        c.start()
+    for c in callers:
+        c.join()
+    assert len(builds) == 1 and folders == [builds[0]] * 2
+    assert (builds[0] / "config.json").exists()

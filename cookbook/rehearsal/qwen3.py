@@ -11,6 +11,7 @@ not rebuild the world.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 from pathlib import Path
@@ -37,10 +38,22 @@ def standin_dir(world) -> Path:
 
 
 def qwen3_standin(world, log=print) -> Path:
-    """The stand-in's folder, built on first use."""
+    """The stand-in's folder, built on first use.
+
+    Two rehearsals may ask for it at once (the full recipe's on two pytest-xdist workers, or
+    `make rehearse` beside `make test`; CI once failed so, both renaming one ``.building``
+    folder): the first builds it under a lock, the second waits for it and reuses it.
+    """
     folder = standin_dir(world)
-    if (folder / "config.json").exists():
-        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        if not (folder / "config.json").exists():
+            _build(world, folder, log)
+    return folder
+
+
+def _build(world, folder: Path, log) -> None:
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
@@ -68,5 +81,5 @@ def qwen3_standin(world, log=print) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    shutil.rmtree(folder, ignore_errors=True)  # a folder left without config.json by a killed build
     tmp.rename(folder)
-    return folder
