@@ -128,3 +128,28 @@ def test_07_runs_alone_on_a_run_directory_with_a_stand_in_student(world, tmp_pat
     """)], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.split()[-2:] == ["15", "15"]
+
+
+def test_evalscope_dashboard_serves_every_model_and_benchmark_of_the_demo(demo_run):
+    """Issue 18's visual inspection: evalscope's own dashboard on the run's evaluation, on loopback."""
+    import urllib.request
+
+    from cookbook import procs
+    from cookbook.eval import dashboard
+
+    run_dir, _ = demo_run
+    outs = json.dumps([o for c in nbformat.read(run_dir / "notebooks" / "07_evaluation.ipynb", as_version=4).cells
+                       if c.cell_type == "code" for o in c.outputs])
+    assert "evalscope service --host 127.0.0.1 --port 9000 --outputs" in outs  # printed, not started
+    eval_stage = json.loads((run_dir / "manifest.json").read_text())["stages"]["eval"]
+    runs = {(m, b) for m, scores in eval_stage["metrics"]["scores"].items() for b in scores}
+    folder = dashboard.prepare(run_dir / "eval")
+    proc, base = dashboard.start(folder)
+    try:
+        with urllib.request.urlopen(base + "/", timeout=10) as page:
+            assert "<title>EvalScope</title>" in page.read().decode()
+        with urllib.request.urlopen(base + "/api/v1/reports?page_size=100", timeout=30) as listing:
+            reports = json.loads(listing.read())["reports"]
+    finally:
+        procs.stop(proc)
+    assert {tuple(r["run_id"].split("--")) for r in reports} == runs, reports[:2]

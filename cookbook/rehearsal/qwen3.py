@@ -11,7 +11,6 @@ not rebuild the world.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import shutil
 from pathlib import Path
@@ -46,8 +45,9 @@ def qwen3_standin(world, log=print) -> Path:
     """
     folder = standin_dir(world)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+    from filelock import FileLock
+
+    with FileLock(folder.with_name(folder.name + ".lock")):  # an OS lock: freed if the process dies
         if not (folder / "config.json").exists():
             _build(world, folder, log)
     return folder
