@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from cookbook.data.prompts import load_template
 from cookbook.data.records import CoTRecord, record_from_reply, split_response
+from cookbook.data.selection import in_band
 
 Chat = Callable[[list[dict]], Any]  # messages -> reply text, or {content, reasoning_content}
 Rewrite = Literal["long2short", "short2long"]
@@ -145,9 +146,8 @@ def rewrite_kinds(records: Iterable[CoTRecord], rv_band: tuple[int, int]) -> lis
 
     Only chains known to be right are worth rewriting: a rewrite keeps the answer.
     """
-    low, high = rv_band
-    return [(r, "long2short" if r.rv > high else "short2long") for r in records
-            if r.correct and r.rv is not None and not low <= r.rv <= high]
+    return [(r, "long2short" if r.rv > rv_band[1] else "short2long") for r in records
+            if r.correct and r.rv is not None and not in_band(r.rv, tuple(rv_band))]
 
 
 _RECHECK = re.compile(r"^Wait, let me double-check.*?^Yes, [^\n]*\n?", re.DOTALL | re.MULTILINE)

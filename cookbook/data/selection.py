@@ -55,7 +55,8 @@ class Selection:
         return f"Selection({', '.join(f'{k}={v}' for k, v in self.counts.items())})"
 
 
-def _in_band(value: int | None, band: Band) -> bool:
+def in_band(value: int | None, band: Band) -> bool:
+    """Whether a judge's score lies in a band (a [low, high] range or one level); an unknown score never does."""
     if value is None:
         return False
     if isinstance(band, tuple):
@@ -99,11 +100,11 @@ def select(records: Iterable[CoTRecord], *, correct: Literal["required", "not_wr
             reason = "correctness unknown"
         elif rv is not None and r.rv is None:
             reason = "rv unknown"
-        elif rv is not None and not _in_band(r.rv, rv):
+        elif rv is not None and not in_band(r.rv, rv):
             reason = f"rv outside {_band_text(rv)}"
         elif cd is not None and r.cd is None:
             reason = "cd unknown"
-        elif cd is not None and not _in_band(r.cd, cd):
+        elif cd is not None and not in_band(r.cd, cd):
             reason = f"cd outside {_band_text(cd)}"
         elif max_chars is not None and len(r.response) > max_chars:
             reason = f"longer than {max_chars} characters"
