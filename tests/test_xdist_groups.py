@@ -55,7 +55,8 @@ def test_the_demo_and_each_rehearsal_are_built_on_one_worker_only(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup",
-                             "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestUnknownMarkWarning"],
+                             "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestUnknownMarkWarning",
+                             f"--basetemp={tmp_path / 'basetemp'}"],  # not beside the running session's
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     built = sorted(p.name.rsplit("-", 1)[0] for p in tmp_path.glob("built-*"))
