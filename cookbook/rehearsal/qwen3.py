@@ -15,6 +15,8 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from filelock import FileLock
+
 # Qwen3's ChatML with its thinking switch (the parts a rehearsal uses; no tools): no default
 # system prompt; past assistant turns keep only what follows </think>.
 QWEN3_CHAT_TEMPLATE = (
@@ -45,8 +47,6 @@ def qwen3_standin(world, log=print) -> Path:
     """
     folder = standin_dir(world)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    from filelock import FileLock
-
     with FileLock(folder.with_name(folder.name + ".lock")):  # an OS lock: freed if the process dies
         if not (folder / "config.json").exists():
             _build(world, folder, log)
