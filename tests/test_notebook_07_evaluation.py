@@ -134,7 +134,6 @@ def test_evalscope_dashboard_serves_every_model_and_benchmark_of_the_demo(demo_r
     """Issue 18's visual inspection: evalscope's own dashboard on the run's evaluation, on loopback."""
     import urllib.request
 
-    from cookbook import procs
     from cookbook.eval import dashboard
 
     run_dir, _ = demo_run
@@ -144,12 +143,9 @@ def test_evalscope_dashboard_serves_every_model_and_benchmark_of_the_demo(demo_r
     eval_stage = json.loads((run_dir / "manifest.json").read_text())["stages"]["eval"]
     runs = {(m, b) for m, scores in eval_stage["metrics"]["scores"].items() for b in scores}
     folder = dashboard.prepare(run_dir / "eval")
-    proc, base = dashboard.start(folder)
-    try:
-        with urllib.request.urlopen(base + "/", timeout=10) as page:
+    with dashboard.Dashboard(folder) as server:
+        with urllib.request.urlopen(server.base_url + "/", timeout=10) as page:
             assert "<title>EvalScope</title>" in page.read().decode()
-        with urllib.request.urlopen(base + "/api/v1/reports?page_size=100", timeout=30) as listing:
+        with urllib.request.urlopen(server.base_url + "/api/v1/reports?page_size=100", timeout=30) as listing:
             reports = json.loads(listing.read())["reports"]
-    finally:
-        procs.stop(proc)
     assert {tuple(r["run_id"].split("--")) for r in reports} == runs, reports[:2]

@@ -22,11 +22,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from cookbook import procs
+from cookbook.teacher.server import NO_PROXY, LocalServer
 
 DEFAULT_PORT = 9000  # evalscope's own default
 _KEPT = ("reports", "predictions", "reviews", "configs")  # what the dashboard reads of a run
@@ -84,25 +83,27 @@ def instructions(folder: str | Path, port: int = DEFAULT_PORT, environ=os.enviro
     return "\n".join(lines)
 
 
-def start(folder: str | Path, port: int | None = None, timeout: float = 60.0):
-    """Start the dashboard on loopback and wait until it answers; returns (process, base URL).
+class Dashboard(LocalServer):
+    """``evalscope service`` on loopback, started, awaited and stopped as the teacher's local
+    servers are (cookbook.teacher.server), ready once its ``/health`` answers. For tests and for
+    readers who prefer a cell to a terminal; 07 does not start it.
 
-    Stop it with ``cookbook.procs.stop(process)``. For tests and for readers who prefer a cell
-    to a terminal; 07 does not call it.
+        with Dashboard(folder) as server:
+            ...  # server.base_url
     """
-    port = port or procs.free_port()
-    log = Path(folder) / "dashboard.log"
-    proc = procs.start(command(folder, port), log_path=log)
-    base = f"http://{procs.HOST}:{port}"
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not procs.running(proc):
-            raise RuntimeError(f"evalscope service exited with {proc.returncode}; its log: {log}")
+
+    def __init__(self, folder: str | Path, port: int | None = None, ready_timeout: float = 60.0):
+        port = port or procs.free_port()
+        super().__init__(command(folder, port), port, "evalscope service", log_path=Path(folder) / "dashboard.log",
+                         ready_timeout=ready_timeout)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{procs.HOST}:{self.port}"
+
+    def _serves_model(self) -> bool:  # a teacher server lists its model at /v1/models; this one has /health
         try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return proc, base
-        except OSError:
-            time.sleep(0.5)
-    procs.stop(proc)
-    raise RuntimeError(f"evalscope service did not answer on {base} within {timeout:.0f} s; its log: {log}")
+            with NO_PROXY.open(f"{self.base_url}/health", timeout=2) as reply:
+                return reply.status == 200
+        except OSError:  # refused, reset or timed out: not up yet
+            return False

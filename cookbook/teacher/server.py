@@ -27,7 +27,7 @@ from cookbook import procs
 from cookbook.procs import HOST, child_env, free_port  # noqa: F401  (the teacher package's names for them)
 
 # Loopback only: a proxy from the environment must never see the readiness probe.
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ServerFailed(RuntimeError):
@@ -91,7 +91,7 @@ class LocalServer:
 
     def _serves_model(self) -> bool:
         try:
-            with _NO_PROXY.open(f"{self.base_url}/models", timeout=2) as r:
+            with NO_PROXY.open(f"{self.base_url}/models", timeout=2) as r:
                 models = json.load(r)
         except (OSError, ValueError):  # refused, reset, timed out or not JSON yet
             return False
